@@ -1,0 +1,82 @@
+"""`python -m helpers COMMAND ...`: the command line of DESIGN.md.
+
+Each command lives in `helpers/commands/<name>.py` with `add_arguments(parser)` and `run(args) -> Report`;
+this module only parses, dispatches, and turns errors into one line and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from . import HelpersError, UsageError, __version__
+from .cli import EXIT_SOME_FAILED, EXIT_USAGE
+
+COMMANDS = {
+    "demo": "age the bundled samples, restore them, write a before/after grid, HTML page and metrics",
+    "age": "age clean photos into (aged, clean, mask) training pairs",
+    "restore": "restore damaged photos with a trained model or the classical baseline",
+    "train": "train a restorer (unet or seed-dcgan) on aged pairs",
+    "invert": "restore one photo by robust StyleGAN inversion (W -> W+ -> W++)",
+    "evaluate": "compare restored images with clean references (PSNR, SSIM, sharpness)",
+    "fetch-loc": "download Library of Congress daguerreotypes with a manifest",
+    "summary": "print the torchsummary table of a model",
+    "bench": "run the speed and memory benchmarks",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 too; keep its one-line style, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _module(name: str):
+    return importlib.import_module(f".commands.{name.replace('-', '_')}", __package__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m helpers", description="Repair damaged old photographs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        cmd.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+        _module(name).add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = _module(args.command).run(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except HelpersError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    if args.json:
+        print(report.to_json())
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""What every command shares: progress on stderr, one JSON document on stdout, exit statuses.
+
+Exit status: 0 all good, 1 some inputs failed (each named with its reason), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Report:
+    """The outcome of a command: its JSON payload and the inputs that failed, with reasons."""
+
+    payload: dict[str, Any] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, item: str, reason: str) -> None:
+        """Record one failed input and say so on stderr at once, as one line."""
+        self.failures.append({"input": str(item), "reason": reason})
+        print(f"skipped: {reason}" if reason.startswith(str(item)) else f"skipped: {item}: {reason}",
+              file=sys.stderr)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failures else EXIT_OK
+
+    def to_json(self) -> str:
+        doc = dict(self.payload)
+        doc["failures"] = self.failures
+        doc["exit_code"] = self.exit_code
+        return json.dumps(doc, indent=2, default=str)
+
+
+def info(message: str) -> None:
+    """Human-readable progress goes to stderr so stdout stays clean for --json."""
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,276 @@
+"""Safe image reading and writing, used by every command and notebook.
+
+Reading applies EXIF orientation, accepts 8/16-bit gray, RGB, RGBA (composited on white), palette and
+CMYK files, refuses decompression bombs before decoding, and names the file and the reason on every
+error. Writing is atomic (temporary file + rename) and never replaces an input or, unless asked, an
+existing file, so an interrupted run leaves no partial outputs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import HelpersError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+
+
+class ImageReadError(HelpersError):
+    """A file that cannot be read as an image; the message is 'path: reason'."""
+
+
+class ImageWriteError(HelpersError):
+    """An output that cannot or must not be written; the message is 'path: reason'."""
+
+
+def _png_is_16bit_color(path: Path) -> bool:
+    """Pillow reduces 16-bit RGB(A) PNGs to 8 bits, so those are decoded with OpenCV instead."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    top = np.iinfo(rgb.dtype).max
+    a = alpha.astype(np.float32)[..., None] / top
+    out = rgb.astype(np.float32) * a + top * (1.0 - a)
+    return np.clip(np.rint(out), 0, top).astype(rgb.dtype)
+
+
+def _read_16bit_png(path: Path) -> np.ndarray:
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f"{path}: corrupt or truncated PNG")
+    if img.ndim == 3 and img.shape[2] == 4:
+        return _composite_on_white(img[..., 2::-1], img[..., 3])
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(img, dtype=np.uint16).copy()
+    if img.mode == "I":  # 16-bit gray PNGs often decode as 32-bit 'I'
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+    if img.mode == "F":
+        return np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+    if img.mode in ("1", "L"):
+        return np.asarray(img.convert("L")).copy()
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("LA", "PA"):
+        la = np.asarray(img.convert("LA"))
+        return _composite_on_white(la[..., 0], la[..., 1])
+    if img.mode in ("RGBA", "RGBa"):
+        rgba = np.asarray(img.convert("RGBA"))
+        return _composite_on_white(rgba[..., :3], rgba[..., 3])
+    return np.asarray(img.convert("RGB")).copy()  # RGB, CMYK, YCbCr, LAB, HSV
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to an upright uint8 or uint16 array, HxW (gray) or HxWx3 (RGB).
+
+    Raises ImageReadError naming the file and the reason for anything that is not a readable image,
+    including a pixel count above `max_pixels`, checked from the header before any decoding.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageReadError(f"{path}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageReadError(
+                        f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                        f"{max_pixels:,} (raise it with --max-pixels if the file is trusted)"
+                    )
+                if width < 1 or height < 1:
+                    raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
+                if img.format == "PNG" and _png_is_16bit_color(path):
+                    return _read_16bit_png(path)
+                img.load()
+                return _pil_to_array(ImageOps.exif_transpose(img))
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file, or a format we cannot read") from None
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path}: refused as a decompression bomb ({err})") from None
+    except (Image.DecompressionBombWarning,) as err:
+        raise ImageReadError(f"{path}: refused as a decompression bomb ({err})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        reason = str(err) or type(err).__name__
+        if "truncated" in reason.lower():
+            reason = f"truncated file ({reason})"
+        elif "Too many levels of symbolic links" in reason:
+            reason = "symbolic link loop"
+        raise ImageReadError(f"{path}: corrupt or unreadable image ({reason})") from None
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma, keeping the dtype; gray input is returned as is."""
+    if img.ndim == 2:
+        return img
+    top = np.iinfo(img.dtype).max if img.dtype.kind in "ui" else None
+    gray = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+    if top is None:
+        return gray.astype(img.dtype)
+    return np.clip(np.rint(gray), 0, top).astype(img.dtype)
+
+
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8/uint16 → float32 in [0, 1]; float input is returned as float32 unchanged."""
+    if img.dtype.kind == "f":
+        return img.astype(np.float32, copy=False)
+    return img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+
+
+def from_float(img: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """float in [0, 1] → uint8/uint16 with rounding and clipping."""
+    top = float(np.iinfo(dtype).max)
+    return np.clip(np.rint(np.asarray(img, dtype=np.float32) * top), 0, top).astype(dtype)
+
+
+def encode_image(img: np.ndarray, suffix: str = ".png", *, jpeg_quality: int = 95) -> bytes:
+    """Encode an HxW or HxWx3 (RGB) uint8/uint16 array; JPEG gets 8 bits."""
+    import cv2
+
+    suffix = suffix.lower()
+    if img.dtype.kind == "f":
+        img = from_float(img)
+    if suffix in (".jpg", ".jpeg") and img.dtype != np.uint8:
+        img = (img >> 8).astype(np.uint8)
+    bgr = img[..., ::-1] if img.ndim == 3 else img
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if suffix in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(bgr), params)
+    if not ok:
+        raise ImageWriteError(f"cannot encode an image as {suffix}")
+    return buf.tobytes()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False,
+                       protected: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write via a temporary file in the same folder and rename, so readers never see a partial file.
+
+    Refuses to replace any path in `protected` (the inputs of a run), and an existing file unless
+    `overwrite` is true.
+    """
+    path = Path(path)
+    target = path.resolve()
+    for other in protected:
+        if Path(other).resolve() == target:
+            raise ImageWriteError(f"{path}: refusing to write over an input file")
+    if path.exists() and not overwrite:
+        raise ImageWriteError(f"{path}: already exists (use --overwrite to replace it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as err:
+        raise ImageWriteError(f"{path}: cannot write ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ImageWriteError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, **kwargs) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), **kwargs)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, *, overwrite: bool = False,
+                protected: Iterable[str | os.PathLike] = (), jpeg_quality: int = 95) -> Path:
+    """Encode by the file suffix (PNG when none) and write atomically; see atomic_write_bytes."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    data = encode_image(img, path.suffix, jpeg_quality=jpeg_quality)
+    return atomic_write_bytes(path, data, overwrite=overwrite, protected=protected)
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _walk(folder: Path, skip: list[Path]) -> Iterator[Path]:
+    # followlinks=False: a symlinked folder loop cannot make the walk run forever.
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not any((root_path / d).resolve() == s for s in skip))
+        for name in sorted(files):
+            if _is_image_name(root_path / name):
+                yield root_path / name
+
+
+def find_images(sources: Iterable[str | os.PathLike], *, exclude: Iterable[str | os.PathLike] = ()
+                ) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Expand files, folders (recursively) and glob patterns into image paths, in a stable order.
+
+    Returns (images, problems): problems are (source, reason) pairs for sources that matched nothing.
+    Folders in `exclude` (for example an output folder inside the input folder) are never entered,
+    so a run never feeds its own outputs back in.
+    """
+    skip = [Path(e).resolve() for e in exclude]
+    images: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+    for source in sources:
+        source = str(source)
+        if any(ch in source for ch in "*?[") and not Path(source).exists():
+            matches = [Path(m) for m in sorted(glob.glob(source, recursive=True))]
+            found = [m for m in matches if m.is_file() and _is_image_name(m)]
+            for folder in (m for m in matches if m.is_dir()):
+                found.extend(_walk(folder, skip))
+            if not found:
+                problems.append((source, "pattern matched no image files"))
+        elif Path(source).is_dir():
+            found = list(_walk(Path(source), skip))
+            if not found:
+                problems.append((source, "folder holds no image files"))
+        elif Path(source).is_file() or Path(source).is_symlink():
+            found = [Path(source)]
+        else:
+            problems.append((source, "no such file or folder"))
+            found = []
+        for path in found:
+            try:
+                key = path.resolve()
+            except (OSError, RuntimeError):
+                key = path.absolute()
+            if any(key.is_relative_to(s) for s in skip) or key in seen:
+                continue
+            seen.add(key)
+            images.append(path)
+    return images, problems
