@@ -1,0 +1,162 @@
+"""helpers.io: odd but valid images decode correctly; bad ones give one line naming file and reason."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import io
+
+
+def _gradient(h=24, w=32):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), np.full_like(x, 80)], -1).astype(np.uint8)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims width x height; the pixels are never there."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)))
+
+
+def test_rgb_round_trip(tmp_path):
+    img = _gradient()
+    out = io.write_image(tmp_path / "a.png", img)
+    assert np.array_equal(io.read_image(out), img)
+
+
+def test_gray_8_and_16_bit(tmp_path):
+    gray8 = _gradient()[..., 0]
+    Image.fromarray(gray8).save(tmp_path / "g8.png")
+    assert io.read_image(tmp_path / "g8.png").dtype == np.uint8
+    gray16 = (gray8.astype(np.uint16) * 257 + 3)
+    io.write_image(tmp_path / "g16.png", gray16)
+    back = io.read_image(tmp_path / "g16.png")
+    assert back.dtype == np.uint16 and np.array_equal(back, gray16)
+
+
+def test_rgb_16_bit_keeps_depth(tmp_path):
+    rgb16 = _gradient().astype(np.uint16) * 257 + 1
+    io.write_image(tmp_path / "c16.png", rgb16)
+    back = io.read_image(tmp_path / "c16.png")
+    assert back.dtype == np.uint16 and np.array_equal(back, rgb16)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:2, :, 3] = 255  # top half opaque red-ish, bottom transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    img = io.read_image(tmp_path / "a.png")
+    assert img.shape == (4, 4, 3)
+    assert tuple(img[0, 0]) == (200, 0, 0) and tuple(img[3, 3]) == (255, 255, 255)
+
+
+def test_palette_and_cmyk(tmp_path):
+    Image.fromarray(_gradient()).convert("P", palette=Image.ADAPTIVE).save(tmp_path / "p.gif")
+    assert io.read_image(tmp_path / "p.gif").shape == (24, 32, 3)
+    Image.fromarray(_gradient()).convert("CMYK").save(tmp_path / "c.jpg")
+    cmyk = io.read_image(tmp_path / "c.jpg")
+    assert cmyk.shape == (24, 32, 3)
+    assert np.abs(cmyk.astype(int) - _gradient()).mean() < 12  # JPEG loss only, colours right
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = Image.fromarray(_gradient(20, 40))  # landscape pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert io.read_image(tmp_path / "rot.jpg").shape[:2] == (40, 20)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_bytes(os.urandom(2048)), "not an image"),
+    (lambda p: p.write_text("hello, not a photo\n"), "not an image"),
+    (lambda p: p.write_bytes(Path(p.parent / "good.png").read_bytes()[:300]), "truncated"),
+    (lambda p: _png_header_only(p, 30000, 30000), "exceeds the limit"),
+])
+def test_bad_inputs_give_one_line_and_stay_untouched(tmp_path, make, reason):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    make(bad)
+    before = bad.read_bytes()
+    with pytest.raises(io.ImageReadError) as err:
+        io.read_image(bad)
+    message = str(err.value)
+    assert message.startswith(str(bad)) and reason in message and "\n" not in message
+    assert bad.read_bytes() == before
+
+
+def test_pixel_limit_can_be_raised(tmp_path):
+    io.write_image(tmp_path / "a.png", _gradient())
+    with pytest.raises(io.ImageReadError):
+        io.read_image(tmp_path / "a.png", max_pixels=100)
+    assert io.read_image(tmp_path / "a.png", max_pixels=10_000).shape == (24, 32, 3)
+
+
+def test_symlink_loop_and_missing_file(tmp_path):
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    with pytest.raises(io.ImageReadError, match="loop.png"):
+        io.read_image(loop)
+    with pytest.raises(io.ImageReadError, match="no such file"):
+        io.read_image(tmp_path / "missing.png")
+
+
+def test_write_never_replaces_inputs_or_existing_files(tmp_path):
+    src = io.write_image(tmp_path / "in.png", _gradient())
+    before = src.read_bytes()
+    with pytest.raises(io.ImageWriteError, match="input"):
+        io.write_image(src, _gradient()[::-1], overwrite=True, protected=[src])
+    with pytest.raises(io.ImageWriteError, match="already exists"):
+        io.write_image(src, _gradient()[::-1])
+    assert src.read_bytes() == before
+    io.write_image(src, _gradient()[::-1], overwrite=True)
+    assert src.read_bytes() != before
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    def boom(*_args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        io.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_into_unwritable_place_names_the_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(io.ImageWriteError, match="cannot write"):
+        io.write_image(blocker / "out.png", _gradient())
+
+
+def test_find_images_expands_and_skips_output_folder(tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for rel in ["a.png", "sub/b.jpg", "notes.txt"]:
+        (tmp_path / "in" / rel).write_bytes(b"x")
+    out = tmp_path / "in" / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"x")
+    (tmp_path / "in" / "sub" / "loop").symlink_to(tmp_path / "in")
+    found, problems = io.find_images([tmp_path / "in", str(tmp_path / "in" / "*.png"), tmp_path / "nope"],
+                                     exclude=[out])
+    assert [p.relative_to(tmp_path / "in").as_posix() for p in found] == ["a.png", "sub/b.jpg"]
+    assert problems == [(str(tmp_path / "nope"), "no such file or folder")]
+
+
+def test_float_conversions_round_trip():
+    img = _gradient()
+    assert np.array_equal(io.from_float(io.to_float(img)), img)
+    u16 = img.astype(np.uint16) * 257
+    assert np.array_equal(io.from_float(io.to_float(u16), np.uint16), u16)
+    assert io.to_gray(img).shape == img.shape[:2] and io.to_rgb(img[..., 0]).shape == img.shape
