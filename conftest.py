@@ -6,4 +6,3 @@ Set here, before any kernel starts, so the plain `python -m pytest` of the READM
 import os
 
 os.environ["REPAIR_QUICK"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")
