@@ -1,0 +1,141 @@
+"""Make clean photos look old: degradation operators with a strength in [0, 1], presets, and a damage mask.
+
+Training pairs for the restorer come from here: `age_image(clean)` returns the aged picture and a mask of
+the pixels whose content was destroyed (scratches, stains, dust, tears, mat...) for inpainting losses. The
+operators themselves live in `aging_ops`; this module orders them, draws preset parameters, converts
+dtypes and keeps the randomness reproducible: one seed gives the same bytes everywhere.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import HelpersError, UsageError
+from . import aging_ops as ops
+
+# Display order is also the order of application, which follows the life of a print: exposure and
+# development, toning, the paper, surface damage, the case or mat, physical tears, and last the scan.
+OPERATORS = {
+    "fading": ops.fading,
+    "overexposure": ops.overexposure,
+    "blur": ops.blur,
+    "grain": ops.grain,
+    "sepia": ops.sepia,
+    "paper_texture": ops.paper_texture,
+    "vignette": ops.vignette,
+    "tarnish": ops.tarnish,
+    "stains": ops.stains,
+    "creases": ops.creases,
+    "scratches": ops.scratches,
+    "dust": ops.dust,
+    "oval_mat": ops.oval_mat,
+    "torn_corners": ops.torn_corners,
+    "jpeg": ops.jpeg,
+}
+
+# name -> [(operator, probability of being applied, strength_min, strength_max)]
+PRESETS = {
+    # The study's aged Imagenette: scratches, stains, reduced contrast and overexposure.
+    "seed": [("scratches", 1.0, 0.3, 0.9), ("stains", 0.8, 0.2, 0.8),
+             ("fading", 0.8, 0.2, 0.8), ("overexposure", 0.5, 0.1, 0.6)],
+    "old-print": [("fading", 0.8, 0.2, 0.6), ("blur", 0.5, 0.1, 0.5), ("grain", 0.7, 0.2, 0.6),
+                  ("sepia", 0.7, 0.4, 1.0), ("paper_texture", 0.8, 0.3, 0.8), ("vignette", 0.5, 0.2, 0.7),
+                  ("stains", 0.6, 0.2, 0.7), ("creases", 0.3, 0.2, 0.7), ("scratches", 0.8, 0.2, 0.7),
+                  ("dust", 0.7, 0.2, 0.7), ("torn_corners", 0.15, 0.3, 0.8), ("jpeg", 0.3, 0.2, 0.6)],
+    # Silvery low contrast, a tarnish halo at the edges, the oval mat and fine scratches.
+    "daguerreotype": [("fading", 1.0, 0.4, 0.8), ("blur", 0.5, 0.1, 0.4), ("vignette", 0.6, 0.2, 0.5),
+                      ("tarnish", 1.0, 0.4, 1.0), ("scratches", 1.0, 0.15, 0.4), ("dust", 0.6, 0.1, 0.4),
+                      ("oval_mat", 1.0, 0.5, 1.0)],
+    "mild": [("fading", 0.6, 0.1, 0.3), ("grain", 0.5, 0.1, 0.3), ("paper_texture", 0.4, 0.1, 0.3),
+             ("scratches", 0.7, 0.05, 0.3), ("dust", 0.6, 0.05, 0.3), ("stains", 0.3, 0.05, 0.25)],
+    "heavy": [("fading", 0.9, 0.5, 1.0), ("overexposure", 0.4, 0.3, 0.8), ("blur", 0.6, 0.3, 0.8),
+              ("grain", 0.8, 0.4, 1.0), ("sepia", 0.6, 0.5, 1.0), ("paper_texture", 0.9, 0.5, 1.0),
+              ("vignette", 0.6, 0.4, 1.0), ("stains", 0.9, 0.5, 1.0), ("creases", 0.6, 0.4, 1.0),
+              ("scratches", 1.0, 0.6, 1.0), ("dust", 0.9, 0.5, 1.0), ("torn_corners", 0.4, 0.4, 1.0),
+              ("jpeg", 0.4, 0.4, 0.9)],
+}
+
+
+@dataclass
+class AgingResult:
+    image: np.ndarray  # same dtype and shape as the input
+    mask: np.ndarray  # HxW bool, True where the content was destroyed
+    params: list  # [{"op": name, "strength": s, **operator_params}, ...] in order of application
+
+
+def _check_strength(value, what):
+    if not 0.0 <= float(value) <= 1.0:  # also refuses NaN
+        raise UsageError(f"{what} must be between 0 and 1, got {value}")
+    return float(value)
+
+
+def _plan(preset, operators, strength, rng):
+    """Operator name -> strength, before any image work. Every preset entry draws its two numbers whether
+    or not it is applied, so the plan for one seed does not shift when a probability changes."""
+    if operators is not None:
+        unknown = sorted(set(operators) - set(OPERATORS))
+        if unknown:
+            raise UsageError(f"unknown aging operator {', '.join(unknown)}; valid: {', '.join(OPERATORS)}")
+        return {name: _check_strength(s, f"strength of {name}") * strength for name, s in operators.items()}
+    if preset not in PRESETS:
+        raise UsageError(f"unknown aging preset {preset!r}; valid: {', '.join(PRESETS)}")
+    plan = {}
+    for name, probability, low, high in PRESETS[preset]:
+        applied, drawn = rng.random() < probability, rng.uniform(low, high)
+        if applied:
+            plan[name] = drawn * strength
+    return plan
+
+
+def _as_float(img):
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)) or img.size == 0:
+        raise HelpersError(f"cannot age an image of shape {img.shape}: expected HxW gray or HxWx3 RGB")
+    if img.dtype.kind == "f":
+        return img.astype(np.float32)
+    if img.dtype not in (np.uint8, np.uint16):
+        raise HelpersError(f"cannot age an image of dtype {img.dtype}: expected uint8, uint16 or float")
+    return img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+
+
+def _restore_dtype(aged, like):
+    like = np.asarray(like)
+    aged = aged.reshape(like.shape)
+    if like.dtype.kind == "f":
+        return aged.astype(like.dtype)
+    top = float(np.iinfo(like.dtype).max)
+    return np.clip(np.rint(aged * top), 0, top).astype(like.dtype)
+
+
+def age_image(img, preset="seed", *, strength=1.0, seed=0, operators=None, rng=None):
+    """Age one image with a preset (random choice and strengths per seed) or with fixed `operators`
+    (name -> strength, as the slider widgets do). `strength` scales every operator's strength.
+
+    `img` is uint8, uint16 or float in [0, 1], gray HxW or RGB HxWx3; the result has the same dtype and
+    shape. Pass `rng` to draw from a generator you own (e.g. a data loader's), otherwise `seed` decides.
+    """
+    strength = _check_strength(strength, "strength")
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    # One stream per operator, drawn up front: switching one operator on or off leaves the others' layout.
+    streams = dict(zip(OPERATORS, rng.integers(0, 2 ** 63, size=len(OPERATORS))))
+    plan = _plan(preset, operators, strength, rng)
+    x = _as_float(img)
+    mask = np.zeros(x.shape[:2], dtype=bool)
+    params = []
+    for name, op in OPERATORS.items():
+        if name not in plan:
+            continue
+        x, op_mask, op_params = op(x, plan[name], np.random.default_rng(streams[name]))
+        x = np.clip(x, 0.0, 1.0, dtype=np.float32) if plan[name] > 0 else x
+        mask |= op_mask
+        params.append({"op": name, "strength": round(plan[name], 4), **op_params})
+    if not any(plan.values()):  # nothing to do: hand back the exact input, even for float64
+        return AgingResult(np.array(img, copy=True), mask, params)
+    return AgingResult(_restore_dtype(x, img), mask, params)
+
+
+def apply_operator(img, name, strength, seed=0):
+    """One operator at one strength: the grids of notebook 01 and the tests use it."""
+    return age_image(img, operators={name: strength}, seed=seed)

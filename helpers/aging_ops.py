@@ -1,0 +1,405 @@
+"""The degradation operators behind `helpers.aging`, one function each.
+
+Every operator has the signature ``op(img, strength, rng) -> (aged, mask, params)`` with `img` float32 in
+[0, 1], HxW or HxWx3, strength in [0, 1] and mask HxW bool (True = content destroyed). Two rules make the
+strength sliders behave: every random draw happens before strength is looked at and never depends on it (so
+one seed gives one layout, and strength only scales count, size, opacity or amplitude of that layout), and
+strength 0 returns the input itself. Sizes are relative to the image, so a 64 px thumbnail and a 1024 px scan
+age alike; slow per-pixel work is done on small fields and resized up.
+"""
+
+import math
+
+import cv2
+import numpy as np
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_SHIFT = 4  # cv2 drawing with 1/16 px coordinates: smooth anti-aliased curves
+_CLEAN = "strength 0"  # params of an operator that did nothing
+
+
+def _unit(img):
+    """Linear size unit: 1.0 for a 256 px short side."""
+    return min(img.shape[:2]) / 256.0
+
+
+def _area_count(img, per_256_squared):
+    """A count that grows with the image area (the number of dust specks on a bigger print grows)."""
+    h, w = img.shape[:2]
+    return max(1, round(per_256_squared * h * w / 65536.0))
+
+
+def _colour(img, rgb):
+    """An RGB colour as the image sees it: its luma for gray images."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return np.float32(rgb @ LUMA) if img.ndim == 2 else rgb
+
+
+def _blend(img, colour, alpha):
+    """Paint `colour` over `img` with per-pixel opacity `alpha` (HxW)."""
+    colour = _colour(img, colour)
+    if img.ndim == 3:
+        alpha = alpha[..., None]
+    return img + (colour - img) * alpha
+
+
+def _tint_multiply(img, colour, alpha):
+    """Multiply by `colour` with opacity `alpha`: stains darken and colour, but keep the picture under them."""
+    colour = _colour(img, colour)
+    if img.ndim == 3:
+        alpha = alpha[..., None]
+    return img * (1.0 - alpha * (1.0 - colour))
+
+
+def _smooth_noise(rng, h, w, cells):
+    """Unit-variance noise varying over about `cells` blobs across the longer side (cheap: cubic upsampling)."""
+    gh = max(2, round(cells * h / max(h, w)) + 2)
+    gw = max(2, round(cells * w / max(h, w)) + 2)
+    small = rng.standard_normal((gh, gw)).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _grid(h, w):
+    """Pixel-centre coordinates as broadcastable column (y) and row (x) vectors."""
+    return np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
+
+
+def _smoothstep(x, lo, hi):
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _bezier(p0, p1, p2, n=24):
+    """Points of a quadratic Bezier curve, the shape of a scratch dragged across a print."""
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+def _fixed(points):
+    return np.round(points * (1 << _SHIFT)).astype(np.int32)
+
+
+def _random_curves(rng, n, h, w, min_len, max_len, bend):
+    """`n` curved strokes (arrays of points) with random start, direction, length and bow."""
+    diag = math.hypot(h, w)
+    start = rng.random((n, 2)) * (w, h)
+    angle = np.where(rng.random(n) < 0.5, rng.normal(math.pi / 2, 0.25, n), rng.uniform(0, math.pi, n))
+    length = diag * (min_len + (max_len - min_len) * rng.random(n) ** 2)  # many short, few long
+    bow = rng.normal(0.0, bend, n)
+    curves = []
+    for i in range(n):
+        d = np.array([math.cos(angle[i]), math.sin(angle[i])]) * length[i]
+        normal = np.array([-d[1], d[0]])
+        curves.append(_bezier(start[i], start[i] + d / 2 + normal * bow[i], start[i] + d).astype(np.float32))
+    return curves
+
+
+def _stroke_layer(h, w, strokes):
+    """Draw (points, thicknesses, opacity) strokes into an alpha layer, anti-aliased; one thickness per piece
+    of the curve, so a scratch widens and narrows along its length."""
+    layer = np.zeros((h, w), dtype=np.uint8)
+    for points, thicknesses, opacity in strokes:
+        pieces = np.array_split(points, len(thicknesses))
+        for j, piece in enumerate(pieces):
+            if j:  # join to the previous piece
+                piece = np.vstack([pieces[j - 1][-1:], piece])
+            cv2.polylines(layer, [_fixed(piece)], False, int(255 * opacity), max(1, round(thicknesses[j])),
+                          cv2.LINE_AA, _SHIFT)
+    return layer.astype(np.float32) / 255.0
+
+
+def scratches(img, strength, rng):
+    """Thin curved bright (emulsion scraped off to the paper) and dark (dirt in the groove) lines."""
+    h, w = img.shape[:2]
+    n_max = _area_count(img, 16)
+    curves = _random_curves(rng, n_max, h, w, 0.03, 0.9, 0.12)
+    widths = (1.0 + 2.5 * rng.random((n_max, 1)) ** 3 * _unit(img)) * rng.uniform(0.6, 1.2, (n_max, 4))
+    bright = rng.random(n_max) < 0.75
+    opacity = rng.uniform(0.7, 1.0, n_max)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"count": 0}
+    n = math.ceil(strength * n_max)
+    fade = 0.55 + 0.45 * strength
+    width_scale = 0.5 + 0.5 * strength  # weak aging: fine hairlines
+    layers = {}
+    for is_bright in (True, False):
+        strokes = [(curves[i], widths[i] * width_scale, opacity[i] * fade)
+                   for i in range(n) if bright[i] == is_bright]
+        layers[is_bright] = _stroke_layer(h, w, strokes)
+    out = _blend(img, (0.96, 0.95, 0.92), layers[True])
+    out = _blend(out, (0.08, 0.07, 0.06), layers[False])
+    mask = np.maximum(layers[True], layers[False]) > 0.3
+    return out, mask, {"count": n, "bright": int(bright[:n].sum())}
+
+
+def stains(img, strength, rng):
+    """Water stains (irregular blotches with a darker tide line) and foxing (small rust-brown spots)."""
+    h, w = img.shape[:2]
+    lh, lw = max(1, round(h * min(1.0, 64 / max(h, w)))), max(1, round(w * min(1.0, 64 / max(h, w))))
+    n_max = 5
+    centre = rng.random((n_max, 2)) * (lw, lh)
+    radius = rng.uniform(0.06, 0.2, (n_max, 2)) * min(lh, lw) + 0.5
+    edge_noise = _smooth_noise(rng, lh, lw, 6)
+    fox_max = _area_count(img, 40)
+    fox_xy = rng.random((fox_max, 2)) * (w, h)
+    fox_r = (0.6 + 2.5 * rng.random(fox_max) ** 2) * _unit(img)
+    fox_a = rng.uniform(0.4, 1.0, fox_max)
+    tint = np.array([0.62, 0.45, 0.26]) + rng.normal(0.0, 0.03, 3)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"stains": 0, "foxing": 0}
+    n, n_fox = math.ceil(strength * n_max), math.ceil(strength * fox_max)
+    y, x = _grid(lh, lw)
+    potential = np.zeros((lh, lw), np.float32)
+    for (cx, cy), (rx, ry) in zip(centre[:n], radius[:n]):
+        potential += np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))
+    potential *= 1.0 + 0.35 * edge_noise
+    body = 0.55 * _smoothstep(potential, 0.3, 0.5)
+    tide = np.exp(-(((potential - 0.32) / 0.05) ** 2))
+    blot = cv2.resize(np.maximum(body, tide * (potential > 0.25)), (w, h), interpolation=cv2.INTER_LINEAR)
+    fox = np.zeros((h, w), np.uint8)
+    for (fx, fy), r, a in zip(_fixed(fox_xy[:n_fox]), fox_r[:n_fox], fox_a[:n_fox]):
+        cv2.circle(fox, (int(fx), int(fy)), int(r * (1 << _SHIFT)), int(255 * a), -1, cv2.LINE_AA, _SHIFT)
+    fox = cv2.GaussianBlur(fox, (0, 0), 0.8 * _unit(img) + 0.3).astype(np.float32) / 255.0
+    alpha = np.maximum(blot, fox) * (0.45 + 0.55 * strength)
+    out = _tint_multiply(img, tint * 0.75, alpha)
+    return out, alpha > 0.3, {"stains": n, "foxing": n_fox, "tint": [round(float(c), 3) for c in tint]}
+
+
+def fading(img, strength, rng):
+    """Reduced contrast: the print drifts towards a light grey, blacks lift first."""
+    target = float(rng.uniform(0.55, 0.72))
+    amount = float(rng.uniform(0.6, 0.75)) * strength
+    if strength == 0:
+        return img, np.zeros(img.shape[:2], bool), {"contrast": 1.0}
+    out = img * (1.0 - amount) + target * amount
+    return out, np.zeros(img.shape[:2], bool), {"contrast": round(1.0 - amount, 4), "toward": round(target, 4)}
+
+
+def overexposure(img, strength, rng):
+    """Washed-out print: brighter towards one side, highlights clipped to paper white, midtones lifted."""
+    h, w = img.shape[:2]
+    angle = rng.uniform(0, 2 * math.pi)
+    base_gain, ramp_gain = rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.7)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"gain": 1.0}
+    y, x = _grid(h, w)
+    ramp = (x / max(w - 1, 1) - 0.5) * math.cos(angle) + (y / max(h - 1, 1) - 0.5) * math.sin(angle) + 0.5
+    gain = 1.0 + strength * (base_gain + ramp_gain * np.clip(ramp, 0, 1))
+    if img.ndim == 3:
+        gain = gain[..., None]
+    out = np.clip(img * gain + 0.12 * strength, 0.0, 1.0) ** (1.0 / (1.0 + 0.6 * strength))
+    return out, np.zeros((h, w), bool), {"gain": round(1 + strength * base_gain, 4), "angle": round(angle, 4)}
+
+
+def sepia(img, strength, rng):
+    """Sepia toning and desaturation: luma mapped onto a brown-to-cream duotone.
+
+    A gray image stays gray: it gets the duotone's luminance curve (lifted blacks, dimmer highlights),
+    since a hue cannot be stored in one channel.
+    """
+    shadow = np.array([0.20, 0.12, 0.07]) + rng.normal(0.0, 0.02, 3)
+    highlight = np.array([1.0, 0.93, 0.78]) + rng.normal(0.0, 0.02, 3)
+    if strength == 0:
+        return img, np.zeros(img.shape[:2], bool), {"tone": 0}
+    luma = img if img.ndim == 2 else img @ LUMA
+    toned = _colour(img, shadow) + (_colour(img, highlight) - _colour(img, shadow)) * (
+        luma if img.ndim == 2 else luma[..., None])
+    out = img + (toned - img) * strength
+    return out, np.zeros(img.shape[:2], bool), {"shadow": [round(float(c), 3) for c in shadow],
+                                                "highlight": [round(float(c), 3) for c in highlight]}
+
+
+def blur(img, strength, rng):
+    """Soft focus or camera shake of an old lens: Gaussian blur up to ~3 px at 256 px."""
+    sigma = float(rng.uniform(1.5, 3.0)) * strength * _unit(img)
+    if strength == 0 or sigma < 0.05:
+        return img, np.zeros(img.shape[:2], bool), {"sigma": 0.0}
+    out = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return out, np.zeros(img.shape[:2], bool), {"sigma": round(sigma, 4)}
+
+
+def grain(img, strength, rng):
+    """Film grain: clumped luminance noise, strongest in the midtones as in silver emulsions."""
+    h, w = img.shape[:2]
+    amplitude = float(rng.uniform(0.05, 0.1))
+    size = float(rng.uniform(0.4, 0.8)) * max(_unit(img), 0.5)
+    noise = rng.standard_normal((h, w), dtype=np.float32)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"amplitude": 0.0}
+    noise = cv2.GaussianBlur(noise, (0, 0), size)
+    noise /= max(float(noise.std()), 1e-6)
+    luma = img if img.ndim == 2 else img @ LUMA
+    field = noise * (strength * amplitude) * (0.35 + 2.6 * luma * (1.0 - luma))
+    out = img + (field if img.ndim == 2 else field[..., None])
+    return out, np.zeros((h, w), bool), {"amplitude": round(strength * amplitude, 4), "size": round(size, 4)}
+
+
+def dust(img, strength, rng):
+    """Dust specks and hairs: dark ones lay on the print, bright ones lay on the negative."""
+    h, w = img.shape[:2]
+    n_max, hair_max = _area_count(img, 90), _area_count(img, 6)
+    xy = rng.random((n_max, 2)) * (w, h)
+    radius = (0.4 + 1.8 * rng.random(n_max) ** 3) * _unit(img)
+    dark = rng.random(n_max) < 0.7
+    hairs = _random_curves(rng, hair_max, h, w, 0.01, 0.06, 0.4)
+    hair_dark = rng.random(hair_max) < 0.6
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"specks": 0, "hairs": 0}
+    n, n_hair = math.ceil(strength * n_max), math.ceil(strength * hair_max) if strength > 0.3 else 0
+    layers = {True: np.zeros((h, w), np.uint8), False: np.zeros((h, w), np.uint8)}
+    for (px, py), r, d in zip(_fixed(xy[:n]), radius[:n], dark[:n]):
+        cv2.circle(layers[bool(d)], (int(px), int(py)), int(r * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
+    for curve, d in zip(hairs[:n_hair], hair_dark[:n_hair]):
+        cv2.polylines(layers[bool(d)], [_fixed(curve)], False, 230, 1, cv2.LINE_AA, _SHIFT)
+    dark_a, bright_a = (layers[k].astype(np.float32) / 255.0 for k in (True, False))
+    out = _blend(_blend(img, (0.05, 0.05, 0.05), dark_a), (0.95, 0.95, 0.93), bright_a)
+    return out, np.maximum(dark_a, bright_a) > 0.4, {"specks": n, "hairs": n_hair}
+
+
+def creases(img, strength, rng):
+    """Folds: a ridge lit on one side and shaded on the other, with the emulsion cracked white along it."""
+    h, w = img.shape[:2]
+    n_max = 3
+    point = rng.random((n_max, 2)) * (w, h)
+    angle = rng.integers(0, 2, n_max) * (math.pi / 2) + rng.normal(0.0, 0.25, n_max)
+    wobble = [_smooth_noise(rng, h, w, 3) for _ in range(n_max)]
+    breaks = [_smooth_noise(rng, h, w, 24) for _ in range(n_max)]
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"folds": 0}
+    n, unit = math.ceil(strength * n_max), max(_unit(img), 0.25)
+    y, x = _grid(h, w)
+    out, crack_total = img, np.zeros((h, w), np.float32)
+    for i in range(n):
+        nx, ny = -math.sin(angle[i]), math.cos(angle[i])
+        d = ((x - point[i, 0]) * nx + (y - point[i, 1]) * ny + 4.0 * unit * wobble[i]) / (3.0 * unit)
+        shade = -0.18 * strength * d * np.exp(-d * d)  # one flank lighter, the other darker
+        crack = _smoothstep(0.55 - np.abs(d), 0.0, 0.35) * _smoothstep(breaks[i], -0.6, 0.2)
+        out = out + (shade if img.ndim == 2 else shade[..., None])
+        crack_total = np.maximum(crack_total, crack * (0.5 + 0.5 * strength))
+    out = _blend(out, (0.93, 0.92, 0.88), crack_total)
+    return out, crack_total > 0.4, {"folds": n, "angles": [round(float(a), 3) for a in angle[:n]]}
+
+
+def vignette(img, strength, rng):
+    """Darkened corners of a simple lens, centred a little off the middle."""
+    h, w = img.shape[:2]
+    cx, cy = 0.5 + rng.normal(0.0, 0.04, 2)
+    power, depth = rng.uniform(2.0, 3.5), rng.uniform(0.45, 0.7)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"depth": 0.0}
+    y, x = _grid(h, w)
+    r2 = ((x + 0.5) / w - cx) ** 2 * 2.0 + ((y + 0.5) / h - cy) ** 2 * 2.0  # ~1 at the corners
+    dark = 1.0 - strength * depth * np.clip(r2, 0.0, 1.5) ** (power / 2) / 1.5 ** (power / 2)
+    out = img * (dark if img.ndim == 2 else dark[..., None])
+    return out, np.zeros((h, w), bool), {"depth": round(float(strength * depth), 4), "power": round(power, 3)}
+
+
+def paper_texture(img, strength, rng):
+    """Uneven paper: slow density changes plus fibres, multiplied in and added a little so blacks show it."""
+    h, w = img.shape[:2]
+    slow = _smooth_noise(rng, h, w, 5)
+    mottle = _smooth_noise(rng, h, w, 40)
+    fibres = rng.standard_normal((h, w), dtype=np.float32)
+    horizontal = rng.random() < 0.5
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"amount": 0.0}
+    long, short = 2.5 * max(_unit(img), 0.4), 0.5
+    fibres = cv2.GaussianBlur(fibres, (0, 0), *((long, short) if horizontal else (short, long)))
+    fibres /= max(float(fibres.std()), 1e-6)
+    texture = strength * (0.06 * slow + 0.03 * mottle + 0.035 * fibres)
+    out = img * (1.0 + (texture if img.ndim == 2 else texture[..., None]))
+    out = out + 0.4 * (texture if img.ndim == 2 else texture[..., None])
+    return out, np.zeros((h, w), bool), {"amount": round(0.06 * strength, 4)}
+
+
+def jpeg(img, strength, rng):
+    """Blocking and ringing of a cheaply digitised scan: JPEG quality 95 down to 5."""
+    quality = int(round(95 - 90 * strength))
+    if strength == 0:
+        return img, np.zeros(img.shape[:2], bool), {"quality": 100}
+    u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8 if img.ndim == 2 else u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    out = decoded if img.ndim == 2 else decoded[..., ::-1]
+    return out.astype(np.float32) / 255.0, np.zeros(img.shape[:2], bool), {"quality": quality}
+
+
+def _edge_distance(h, w):
+    """Distance of every pixel to the nearest border, in short sides (0 at the edge, 0.5 at the centre)."""
+    y = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32) + 0.5
+    x = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32) + 0.5
+    return np.minimum(y[:, None], x[None, :]) / min(h, w)
+
+
+def torn_corners(img, strength, rng):
+    """Missing corners: a ragged tear showing the album board, with a rim of white paper fibres."""
+    h, w = img.shape[:2]
+    corners = rng.permutation(4)[: rng.integers(1, 5)]
+    size = rng.uniform(0.12, 0.3, 4) * min(h, w)
+    jag = np.cumsum(rng.normal(0.0, 0.12, (4, 28)), axis=1)
+    jag = 1.0 + 0.35 * (jag - jag.mean(axis=1, keepdims=True)) / (np.abs(jag).max(axis=1, keepdims=True) + 1e-6)
+    board = (0.16, 0.14, 0.12) if rng.random() < 0.5 else (0.88, 0.86, 0.8)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"corners": 0}
+    n = math.ceil(strength * len(corners))
+    fill, rim = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    theta = np.linspace(0.0, math.pi / 2, 28)
+    for c in corners[:n]:
+        r = size[c] * strength * jag[c]
+        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+        origin = np.array([0.0 if c in (0, 3) else w, 0.0 if c in (0, 1) else h])
+        pts = origin + pts * np.array([1 if c in (0, 3) else -1, 1 if c in (0, 1) else -1])
+        cv2.fillPoly(fill, [_fixed(np.vstack([origin, pts]))], 255, cv2.LINE_AA, _SHIFT)
+        cv2.polylines(rim, [_fixed(pts)], False, 255, max(1, round(2 * _unit(img))), cv2.LINE_AA, _SHIFT)
+    fill_a, rim_a = fill.astype(np.float32) / 255.0, rim.astype(np.float32) / 255.0
+    out = _blend(_blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a)
+    return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
+
+
+# Thin-film colours of silver tarnish from the rim inwards: black-brown, blue, magenta, gold.
+_TARNISH_STOPS = np.array([[0.10, 0.08, 0.07], [0.22, 0.26, 0.45], [0.45, 0.28, 0.42],
+                           [0.72, 0.55, 0.30], [0.80, 0.70, 0.50]], dtype=np.float32)
+
+
+def tarnish(img, strength, rng):
+    """Daguerreotype tarnish: an iridescent halo growing inwards from the plate's edges."""
+    h, w = img.shape[:2]
+    width = float(rng.uniform(0.1, 0.2))
+    ragged = _smooth_noise(rng, h, w, 8)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"width": 0.0}
+    depth = 1.0 - (_edge_distance(h, w) + 0.025 * ragged) / (width * strength)
+    depth = np.clip(depth, 0.0, 1.0)
+    # depth 1 at the rim → first stop; depth 0 inside → last stop, reached smoothly
+    stop = (1.0 - depth) * (len(_TARNISH_STOPS) - 1)
+    lut = np.stack([np.interp(np.linspace(0, len(_TARNISH_STOPS) - 1, 256), np.arange(len(_TARNISH_STOPS)),
+                              _TARNISH_STOPS[:, ch]) for ch in range(3)], axis=1).astype(np.float32)
+    colour = lut[np.rint(stop / (len(_TARNISH_STOPS) - 1) * 255).astype(np.uint8)]
+    alpha = np.sqrt(depth) * 0.9
+    if img.ndim == 2:
+        colour = colour @ LUMA
+    out = img + (colour - img) * (alpha if img.ndim == 2 else alpha[..., None])
+    return out, alpha > 0.6, {"width": round(width * strength, 4)}
+
+
+def oval_mat(img, strength, rng):
+    """The brass mat of a cased daguerreotype: only an oval of the plate shows, with a bright bevel."""
+    h, w = img.shape[:2]
+    cx, cy = (0.5 + rng.normal(0.0, 0.01, 2)) * (w, h)
+    shrink = rng.uniform(0.9, 1.0)
+    brushed = _smooth_noise(rng, h, w, 60)
+    brass = np.array([0.62, 0.5, 0.28]) + rng.normal(0.0, 0.03, 3)
+    if strength == 0:
+        return img, np.zeros((h, w), bool), {"opening": 1.0}
+    scale = 1.42 - 0.52 * strength * shrink  # 1.42: the oval just misses the corners
+    y, x = _grid(h, w)
+    r = np.sqrt(((x + 0.5 - cx) / (w / 2 * scale)) ** 2 + ((y + 0.5 - cy) / (h / 2 * scale)) ** 2)
+    px = 1.0 / (min(h, w) / 2 * scale)  # one pixel in units of r
+    mat_a = _smoothstep(r, 1.0, 1.0 + 1.5 * px)
+    bevel = np.exp(-(((r - 1.0 - 3 * px) / (2.5 * px)) ** 2))
+    shadow = 1.0 - 0.35 * np.exp(-(((r - 1.0) / (5 * px)) ** 2)) * (r < 1.0)
+    metal = _colour(img, brass) * (1.0 + 0.12 * brushed if img.ndim == 2 else 1.0 + 0.12 * brushed[..., None])
+    out = img * (shadow if img.ndim == 2 else shadow[..., None])
+    out = out + (metal - out) * (mat_a if img.ndim == 2 else mat_a[..., None])
+    out = _blend(out, (0.95, 0.88, 0.6), 0.7 * bevel * mat_a)
+    return out, mat_a > 0.5, {"opening": round(float(scale), 4)}
