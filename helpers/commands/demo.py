@@ -1,11 +1,16 @@
-"""`python -m helpers demo`: placeholder until the aging work lands."""
+"""`python -m helpers demo [--out DIR]`: age the bundled samples with every preset; grid PNG, HTML, JSON."""
 
-from .. import UsageError
+from __future__ import annotations
 
 
 def add_arguments(parser):
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("--out", default="demo_output", help="output folder (default demo_output/)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the aging draws")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo")
 
 
 def run(args):
-    raise UsageError("'demo' is not available yet in this version")
+    from ..cli import Report
+    from ..demo import run_demo
+
+    return Report(payload=run_demo(args.out, seed=args.seed, overwrite=args.overwrite))
