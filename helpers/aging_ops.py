@@ -79,18 +79,21 @@ def _fixed(points):
     return np.round(points * (1 << _SHIFT)).astype(np.int32)
 
 
-def _random_curves(rng, n, h, w, min_len, max_len, bend):
-    """`n` curved strokes (arrays of points) with random start, direction, length and bow."""
+def _random_curves(rng, n, h, w, min_len, max_len, bend, jitter=0.0):
+    """`n` curved strokes (arrays of points) with random start, direction, length and bow; `jitter` (px)
+    shakes the points sideways so a scratch looks torn into the emulsion rather than ruled."""
     diag = math.hypot(h, w)
     start = rng.random((n, 2)) * (w, h)
     angle = np.where(rng.random(n) < 0.5, rng.normal(math.pi / 2, 0.25, n), rng.uniform(0, math.pi, n))
     length = diag * (min_len + (max_len - min_len) * rng.random(n) ** 2)  # many short, few long
     bow = rng.normal(0.0, bend, n)
+    shake = rng.normal(0.0, jitter, (n, 24, 1))
     curves = []
     for i in range(n):
         d = np.array([math.cos(angle[i]), math.sin(angle[i])]) * length[i]
         normal = np.array([-d[1], d[0]])
-        curves.append(_bezier(start[i], start[i] + d / 2 + normal * bow[i], start[i] + d).astype(np.float32))
+        curve = _bezier(start[i], start[i] + d / 2 + normal * bow[i], start[i] + d)
+        curves.append((curve + shake[i] * normal / max(length[i], 1e-6)).astype(np.float32))
     return curves
 
 
@@ -112,8 +115,8 @@ def scratches(img, strength, rng):
     """Thin curved bright (emulsion scraped off to the paper) and dark (dirt in the groove) lines."""
     h, w = img.shape[:2]
     n_max = _area_count(img, 16)
-    curves = _random_curves(rng, n_max, h, w, 0.03, 0.9, 0.12)
-    widths = (1.0 + 2.5 * rng.random((n_max, 1)) ** 3 * _unit(img)) * rng.uniform(0.6, 1.2, (n_max, 4))
+    curves = _random_curves(rng, n_max, h, w, 0.03, 0.9, 0.12, jitter=0.5 * _unit(img))
+    widths = (1.0 + 1.6 * rng.random((n_max, 1)) ** 4 * _unit(img)) * rng.uniform(0.7, 1.15, (n_max, 4))
     bright = rng.random(n_max) < 0.75
     opacity = rng.uniform(0.7, 1.0, n_max)
     if strength == 0:
@@ -179,7 +182,7 @@ def overexposure(img, strength, rng):
     """Washed-out print: brighter towards one side, highlights clipped to paper white, midtones lifted."""
     h, w = img.shape[:2]
     angle = rng.uniform(0, 2 * math.pi)
-    base_gain, ramp_gain = rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.7)
+    base_gain, ramp_gain = rng.uniform(0.25, 0.45), rng.uniform(0.0, 0.5)
     if strength == 0:
         return img, np.zeros((h, w), bool), {"gain": 1.0}
     y, x = _grid(h, w)
@@ -187,7 +190,7 @@ def overexposure(img, strength, rng):
     gain = 1.0 + strength * (base_gain + ramp_gain * np.clip(ramp, 0, 1))
     if img.ndim == 3:
         gain = gain[..., None]
-    out = np.clip(img * gain + 0.12 * strength, 0.0, 1.0) ** (1.0 / (1.0 + 0.6 * strength))
+    out = np.clip(img * gain + 0.06 * strength, 0.0, 1.0) ** (1.0 / (1.0 + 0.5 * strength))
     return out, np.zeros((h, w), bool), {"gain": round(1 + strength * base_gain, 4), "angle": round(angle, 4)}
 
 
@@ -210,9 +213,9 @@ def sepia(img, strength, rng):
 
 
 def blur(img, strength, rng):
-    """Soft focus or camera shake of an old lens: Gaussian blur up to ~3 px at 256 px."""
-    sigma = float(rng.uniform(1.5, 3.0)) * strength * _unit(img)
-    if strength == 0 or sigma < 0.05:
+    """Soft focus of an old lens: Gaussian blur up to ~3 px at 256 px, never below a visible 0.3 px."""
+    sigma = 0.3 + float(rng.uniform(1.2, 2.7)) * strength * max(_unit(img), 0.5)
+    if strength == 0:
         return img, np.zeros(img.shape[:2], bool), {"sigma": 0.0}
     out = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     return out, np.zeros(img.shape[:2], bool), {"sigma": round(sigma, 4)}
@@ -264,6 +267,7 @@ def creases(img, strength, rng):
     angle = rng.integers(0, 2, n_max) * (math.pi / 2) + rng.normal(0.0, 0.25, n_max)
     wobble = [_smooth_noise(rng, h, w, 3) for _ in range(n_max)]
     breaks = [_smooth_noise(rng, h, w, 24) for _ in range(n_max)]
+    jags = [_smooth_noise(rng, h, w, 64) for _ in range(n_max)]
     if strength == 0:
         return img, np.zeros((h, w), bool), {"folds": 0}
     n, unit = math.ceil(strength * n_max), max(_unit(img), 0.25)
@@ -273,7 +277,7 @@ def creases(img, strength, rng):
         nx, ny = -math.sin(angle[i]), math.cos(angle[i])
         d = ((x - point[i, 0]) * nx + (y - point[i, 1]) * ny + 4.0 * unit * wobble[i]) / (3.0 * unit)
         shade = -0.18 * strength * d * np.exp(-d * d)  # one flank lighter, the other darker
-        crack = _smoothstep(0.55 - np.abs(d), 0.0, 0.35) * _smoothstep(breaks[i], -0.6, 0.2)
+        crack = _smoothstep(0.5 - np.abs(d + 0.25 * jags[i]), 0.0, 0.3) * _smoothstep(breaks[i], -1.0, -0.2)
         out = out + (shade if img.ndim == 2 else shade[..., None])
         crack_total = np.maximum(crack_total, crack * (0.5 + 0.5 * strength))
     out = _blend(out, (0.93, 0.92, 0.88), crack_total)
@@ -313,8 +317,8 @@ def paper_texture(img, strength, rng):
 
 
 def jpeg(img, strength, rng):
-    """Blocking and ringing of a cheaply digitised scan: JPEG quality 95 down to 5."""
-    quality = int(round(95 - 90 * strength))
+    """Blocking and ringing of a cheaply digitised scan: JPEG quality 92 down to 15."""
+    quality = int(round(92 - 77 * strength * rng.uniform(0.85, 1.0)))
     if strength == 0:
         return img, np.zeros(img.shape[:2], bool), {"quality": 100}
     u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
@@ -324,11 +328,13 @@ def jpeg(img, strength, rng):
     return out.astype(np.float32) / 255.0, np.zeros(img.shape[:2], bool), {"quality": quality}
 
 
-def _edge_distance(h, w):
-    """Distance of every pixel to the nearest border, in short sides (0 at the edge, 0.5 at the centre)."""
-    y = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32) + 0.5
-    x = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32) + 0.5
-    return np.minimum(y[:, None], x[None, :]) / min(h, w)
+def _edge_distance(h, w, roundness=0.04):
+    """Distance of every pixel to the border in short sides (0 at the edge, ~0.5 at the centre), smoothly
+    minimised over the four sides so the corners, attacked from two sides, count as closer."""
+    side = float(min(h, w))
+    y = np.exp(-(np.minimum(np.arange(h), np.arange(h)[::-1]) + 0.5) / (side * roundness)).astype(np.float32)
+    x = np.exp(-(np.minimum(np.arange(w), np.arange(w)[::-1]) + 0.5) / (side * roundness)).astype(np.float32)
+    return np.maximum(-roundness * np.log(y[:, None] + x[None, :]), 0.0)
 
 
 def torn_corners(img, strength, rng):
@@ -356,26 +362,25 @@ def torn_corners(img, strength, rng):
     return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
 
 
-# Thin-film colours of silver tarnish from the rim inwards: black-brown, blue, magenta, gold.
-_TARNISH_STOPS = np.array([[0.10, 0.08, 0.07], [0.22, 0.26, 0.45], [0.45, 0.28, 0.42],
-                           [0.72, 0.55, 0.30], [0.80, 0.70, 0.50]], dtype=np.float32)
+# Thin-film colours of silver tarnish, from its faint inner fringe (gold) to the rim (blue, black-brown):
+# a 256-entry table indexed by tarnish depth.
+_TARNISH_STOPS = np.array([[0.80, 0.68, 0.45], [0.72, 0.52, 0.30], [0.50, 0.30, 0.42],
+                           [0.24, 0.28, 0.48], [0.10, 0.08, 0.07]], dtype=np.float32)
+_TARNISH_LUT = np.stack([np.interp(np.linspace(0, 4, 256), np.arange(5), _TARNISH_STOPS[:, ch])
+                         for ch in range(3)], axis=1).astype(np.float32)
 
 
 def tarnish(img, strength, rng):
-    """Daguerreotype tarnish: an iridescent halo growing inwards from the plate's edges."""
+    """Daguerreotype tarnish: an iridescent halo creeping in from the plate's edges, deepest at the corners."""
     h, w = img.shape[:2]
     width = float(rng.uniform(0.1, 0.2))
-    ragged = _smooth_noise(rng, h, w, 8)
+    blotchy, fine = _smooth_noise(rng, h, w, 5), _smooth_noise(rng, h, w, 20)
     if strength == 0:
         return img, np.zeros((h, w), bool), {"width": 0.0}
-    depth = 1.0 - (_edge_distance(h, w) + 0.025 * ragged) / (width * strength)
-    depth = np.clip(depth, 0.0, 1.0)
-    # depth 1 at the rim → first stop; depth 0 inside → last stop, reached smoothly
-    stop = (1.0 - depth) * (len(_TARNISH_STOPS) - 1)
-    lut = np.stack([np.interp(np.linspace(0, len(_TARNISH_STOPS) - 1, 256), np.arange(len(_TARNISH_STOPS)),
-                              _TARNISH_STOPS[:, ch]) for ch in range(3)], axis=1).astype(np.float32)
-    colour = lut[np.rint(stop / (len(_TARNISH_STOPS) - 1) * 255).astype(np.uint8)]
-    alpha = np.sqrt(depth) * 0.9
+    reach = width * strength * np.maximum(1.0 + 0.45 * blotchy, 0.2)
+    depth = np.clip(1.0 - (_edge_distance(h, w) + 0.012 * fine) / reach, 0.0, 1.0)  # 1 at the rim
+    colour = _TARNISH_LUT[np.rint(depth * 255).astype(np.uint8)]
+    alpha = depth ** 0.7 * 0.85
     if img.ndim == 2:
         colour = colour @ LUMA
     out = img + (colour - img) * (alpha if img.ndim == 2 else alpha[..., None])
@@ -383,12 +388,13 @@ def tarnish(img, strength, rng):
 
 
 def oval_mat(img, strength, rng):
-    """The brass mat of a cased daguerreotype: only an oval of the plate shows, with a bright bevel."""
+    """The brass mat of a cased daguerreotype: only an oval of the plate shows, framed by a bright bevel."""
     h, w = img.shape[:2]
     cx, cy = (0.5 + rng.normal(0.0, 0.01, 2)) * (w, h)
     shrink = rng.uniform(0.9, 1.0)
-    brushed = _smooth_noise(rng, h, w, 60)
-    brass = np.array([0.62, 0.5, 0.28]) + rng.normal(0.0, 0.03, 3)
+    brushed = cv2.GaussianBlur(rng.standard_normal((h, 1)).astype(np.float32), (1, 0), 1.0)
+    patina = _smooth_noise(rng, h, w, 8)
+    brass = np.array([0.66, 0.54, 0.32]) + rng.normal(0.0, 0.03, 3)
     if strength == 0:
         return img, np.zeros((h, w), bool), {"opening": 1.0}
     scale = 1.42 - 0.52 * strength * shrink  # 1.42: the oval just misses the corners
@@ -398,7 +404,8 @@ def oval_mat(img, strength, rng):
     mat_a = _smoothstep(r, 1.0, 1.0 + 1.5 * px)
     bevel = np.exp(-(((r - 1.0 - 3 * px) / (2.5 * px)) ** 2))
     shadow = 1.0 - 0.35 * np.exp(-(((r - 1.0) / (5 * px)) ** 2)) * (r < 1.0)
-    metal = _colour(img, brass) * (1.0 + 0.12 * brushed if img.ndim == 2 else 1.0 + 0.12 * brushed[..., None])
+    light = 1.05 - 0.3 * y / max(h - 1, 1) + 0.04 * brushed + 0.06 * patina  # lit from above, worn
+    metal = _colour(img, brass) * (light if img.ndim == 2 else light[..., None])
     out = img * (shadow if img.ndim == 2 else shadow[..., None])
     out = out + (metal - out) * (mat_a if img.ndim == 2 else mat_a[..., None])
     out = _blend(out, (0.95, 0.88, 0.6), 0.7 * bevel * mat_a)

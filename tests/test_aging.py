@@ -1,0 +1,163 @@
+"""Aging operators and presets: identity at strength 0, damage growing with strength, honest masks,
+reproducibility, and every dtype / shape a user can hand in."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import UsageError, aging, io, env
+
+# Operators that destroy content locally and must say where; the rest change the whole picture mildly.
+LOCAL = {"scratches", "stains", "dust", "creases", "torn_corners", "tarnish", "oval_mat"}
+GLOBAL = set(aging.OPERATORS) - LOCAL
+STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A real photo, non-square and small: flat areas, edges, highlights and shadows all occur."""
+    rgb = io.read_image(env.samples_dir() / "clean" / "dreambooth_cat_00.jpg")
+    return cv2.resize(rgb, (128, 96), interpolation=cv2.INTER_AREA)
+
+
+def _mad(a, b):
+    return float(np.abs(io.to_float(a) - io.to_float(b)).mean())
+
+
+def test_operator_names_are_the_contract():
+    assert set(aging.OPERATORS) == {
+        "scratches", "stains", "fading", "overexposure", "sepia", "blur", "grain", "dust", "creases",
+        "vignette", "paper_texture", "jpeg", "torn_corners", "tarnish", "oval_mat"}
+    for steps in aging.PRESETS.values():
+        for name, probability, low, high in steps:
+            assert name in aging.OPERATORS and 0 < probability <= 1 and 0 <= low <= high <= 1
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+@pytest.mark.parametrize("gray", [True, False], ids=["gray", "rgb"])
+def test_strength_zero_is_identity(photo, name, gray):
+    img = io.to_gray(photo) if gray else photo
+    for candidate in (img, io.to_float(img), (io.to_float(img) * 65535).astype(np.uint16)):
+        result = aging.apply_operator(candidate, name, 0.0, seed=7)
+        assert result.image.dtype == candidate.dtype
+        assert np.array_equal(result.image, candidate)
+        assert not result.mask.any()
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+@pytest.mark.parametrize("gray", [True, False], ids=["gray", "rgb"])
+def test_damage_grows_with_strength(photo, name, gray):
+    img = io.to_gray(photo) if gray else photo
+    mads = [_mad(aging.apply_operator(img, name, s, seed=3).image, img) for s in STRENGTHS]
+    assert mads[0] == 0.0
+    assert all(later > earlier for earlier, later in zip(mads, mads[1:])), mads
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mask_covers_the_destroyed_pixels(photo, name, seed):
+    result = aging.apply_operator(photo, name, 1.0, seed=seed)
+    change = np.abs(io.to_float(result.image) - io.to_float(photo)).mean(axis=2)
+    assert result.mask.dtype == bool and result.mask.shape == photo.shape[:2]
+    assert 0 < result.mask.mean() < 0.9
+    assert change[result.mask].mean() > 3 * change[~result.mask].mean() + 0.02
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL))
+def test_global_operators_destroy_nothing_locally(photo, name):
+    for s in STRENGTHS:
+        assert not aging.apply_operator(photo, name, s, seed=5).mask.any()
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+def test_same_seed_same_bytes_other_seed_other_result(photo, name):
+    first = aging.apply_operator(photo, name, 0.8, seed=11)
+    again = aging.apply_operator(photo, name, 0.8, seed=11)
+    other = aging.apply_operator(photo, name, 0.8, seed=12)
+    assert first.image.tobytes() == again.image.tobytes()
+    assert np.array_equal(first.mask, again.mask) and first.params == again.params
+    assert first.image.tobytes() != other.image.tobytes()
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(37, 53), (53, 37, 3)], ids=["gray", "rgb"])
+def test_dtype_shape_and_range_are_kept(name, dtype, shape, rng):
+    img = rng.random(shape)
+    img = img.astype(dtype) if np.dtype(dtype).kind == "f" else io.from_float(img, dtype)
+    result = aging.apply_operator(img, name, 0.9, seed=1)
+    assert result.image.dtype == img.dtype and result.image.shape == img.shape
+    assert result.mask.shape == shape[:2]
+    if np.dtype(dtype).kind == "f":
+        assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 7, 3), (2, 2, 3), (5, 1)])
+def test_tiny_images_do_not_crash(name, shape):
+    img = np.full(shape, 128, dtype=np.uint8)
+    result = aging.apply_operator(img, name, 1.0, seed=2)
+    assert result.image.shape == shape and result.mask.shape == shape[:2]
+
+
+@pytest.mark.parametrize("preset", list(aging.PRESETS))
+@pytest.mark.parametrize("gray", [True, False], ids=["gray", "rgb"])
+def test_presets_age_reproducibly(photo, preset, gray):
+    img = io.to_gray(photo) if gray else photo
+    first = aging.age_image(img, preset, seed=21)
+    assert first.image.dtype == img.dtype and first.image.shape == img.shape
+    assert first.image.tobytes() == aging.age_image(img, preset, seed=21).image.tobytes()
+    others = [aging.age_image(img, preset, seed=s).image.tobytes() for s in (22, 23)]
+    assert first.image.tobytes() not in others
+    json.dumps(first.params)  # goes into the manifest CSV as JSON
+    assert [p["op"] for p in first.params] == [n for n in aging.OPERATORS if n in {p["op"] for p in first.params}]
+
+
+def test_preset_strength_scales_every_operator(photo):
+    full = aging.age_image(photo, "heavy", seed=4)
+    half = aging.age_image(photo, "heavy", seed=4, strength=0.5)
+    assert [p["op"] for p in full.params] == [p["op"] for p in half.params]
+    for f, h in zip(full.params, half.params):
+        assert h["strength"] == pytest.approx(f["strength"] / 2, abs=1e-3)
+    assert _mad(half.image, photo) < _mad(full.image, photo)
+    assert np.array_equal(aging.age_image(photo, "heavy", seed=4, strength=0.0).image, photo)
+
+
+def test_fixed_operators_keep_their_layout_when_others_are_switched(photo):
+    """The slider widgets rely on this: moving one slider must not reshuffle the other operators."""
+    alone = aging.age_image(photo, operators={"scratches": 0.6}, seed=9)
+    with_idle = aging.age_image(photo, operators={"scratches": 0.6, "dust": 0.0, "stains": 0.0}, seed=9)
+    assert alone.image.tobytes() == with_idle.image.tobytes()
+    assert aging.age_image(photo, seed=9, rng=np.random.default_rng(9)).image.tobytes() == \
+        aging.age_image(photo, seed=9).image.tobytes()
+
+
+def test_sepia_keeps_gray_images_gray(photo):
+    gray = io.to_gray(photo)
+    toned = aging.apply_operator(gray, "sepia", 1.0).image
+    assert toned.ndim == 2 and _mad(toned, gray) > 0
+    rgb = aging.apply_operator(photo, "sepia", 1.0).image.astype(float)
+    assert (rgb[..., 0] >= rgb[..., 2]).mean() > 0.95  # warm: red above blue nearly everywhere
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"preset": "ancient"}, ["ancient", "seed", "daguerreotype"]),
+    ({"operators": {"scratch": 0.5}}, ["scratch", "scratches", "oval_mat"]),
+    ({"strength": 1.5}, ["between 0 and 1"]),
+    ({"strength": float("nan")}, ["between 0 and 1"]),
+    ({"operators": {"dust": -0.1}}, ["dust", "between 0 and 1"]),
+])
+def test_bad_names_and_strengths_are_usage_errors(photo, kwargs, words):
+    with pytest.raises(UsageError) as err:
+        aging.age_image(photo, **kwargs)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_unusable_arrays_are_refused_clearly():
+    from helpers import HelpersError
+    for bad in (np.zeros((4, 4, 4), np.uint8), np.zeros((0, 3), np.uint8), np.zeros((4, 4), np.int64)):
+        with pytest.raises(HelpersError, match="cannot age"):
+            aging.age_image(bad)
