@@ -132,6 +132,15 @@ def named_inputs(sources: list[str], out: Path, report: Report) -> list[tuple[Pa
     return named
 
 
+def _first_per_class(named: list[tuple[Path, str]], limit: int) -> list[tuple[Path, str]]:
+    kept, seen = [], Counter()
+    for src, name in named:
+        seen[class_of(name)] += 1
+        if seen[class_of(name)] <= limit:
+            kept.append((src, name))
+    return kept
+
+
 # --------------------------------------------------------------------------- manifest and settings
 
 def read_manifest(path: Path) -> list[dict]:
@@ -247,9 +256,11 @@ def validate(settings: AgeSettings) -> None:
 
 def age_folder(sources: list[str], out: str | Path, settings: AgeSettings = AgeSettings(), *,
                workers: int = 2, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-               progress: bool = True, report: Report | None = None) -> Report:
+               limit_per_class: int | None = None, progress: bool = True, report: Report | None = None
+               ) -> Report:
     """Age every image of `sources` (files, folders, globs) into `out`; see the module docstring.
 
+    `limit_per_class` keeps the first N images (in name order) of each class folder, for trial runs.
     Per-file problems are recorded in the returned Report (exit 1); bad options raise UsageError.
     """
     from tqdm.auto import tqdm
@@ -263,6 +274,8 @@ def age_folder(sources: list[str], out: str | Path, settings: AgeSettings = AgeS
         if Path(source).is_dir() and Path(source).resolve() == out.resolve():
             raise UsageError(f"--out {out} is an input folder; choose a separate output folder")
     named = named_inputs(list(map(str, sources)), out, report)
+    if limit_per_class is not None:
+        named = _first_per_class(named, limit_per_class)
     if not named:
         raise HelpersError(f"no images found in {', '.join(map(str, sources))}")
 

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from . import HelpersError, UsageError, env
-from .age_folder import MANIFEST_FIELDS, prepare_clean
+from .age_folder import MANIFEST_FIELDS, AgeSettings, age_folder, prepare_clean
+from .cli import Report
 from .io import DEFAULT_MAX_PIXELS, ImageReadError, find_images, read_image, to_float
 
 # ------------------------------------------------------------------------------------------ Imagenette
@@ -116,6 +117,24 @@ def imagenette_source(root: str | Path | None = None, *, download: bool = False,
             return found
     target = Path(root) if root is not None else env.working_root() / "imagenette"
     return _download_torchvision(target)
+
+
+def age_imagenette(source: str | Path, out: str | Path, splits: Sequence[str] = ("train", "val"),
+                   settings: AgeSettings = AgeSettings(masks=True), **age_options) -> Report:
+    """Age Imagenette split by split into out/<split>/ (aged/, clean/, masks/, manifest.csv each).
+
+    A flat folder has no splits: everything goes to out/all/. `age_options` go to `age_folder`
+    (workers, overwrite, limit_per_class, progress...). Failures of every split are in one Report.
+    """
+    source, out, report = Path(source), Path(out), Report()
+    folders = ({split: imagenette_split(source, split) for split in splits} if _is_imagefolder(source)
+               else {"all": source})
+    report.payload = {"source": str(source), "out": str(out), "splits": {}}
+    for split, folder in folders.items():
+        split_report = age_folder([str(folder)], out / split, settings, **age_options)
+        report.failures += split_report.failures
+        report.payload["splits"][split] = split_report.payload
+    return report
 
 
 def _has_module(name: str) -> bool:
