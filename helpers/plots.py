@@ -1,7 +1,8 @@
 """Figures for notebooks and reports: labelled image grids and the operator-by-strength chart.
 
-Figures are built with `matplotlib.figure.Figure`, not pyplot: no global figure list to leak in long
-loops, no GUI backend needed on a server (saving uses Agg), and Jupyter still displays them inline.
+Figures are built without pyplot: no global figure list to leak in long loops and no GUI backend
+needed on a server (saving uses Agg). Such figures lack pyplot's inline hook, so `ImageFigure` carries
+its own `_repr_png_` and a notebook cell that returns one shows the picture.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from matplotlib.figure import Figure
 from .io import atomic_write_bytes
 
 
+class ImageFigure(Figure):
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
 def _show(ax, img: np.ndarray) -> None:
     img = np.asarray(img)
     if img.dtype == bool:
@@ -24,9 +30,9 @@ def _show(ax, img: np.ndarray) -> None:
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 2:
-        ax.imshow(img, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
+        ax.imshow(img, cmap="gray", vmin=0, vmax=top, interpolation="antialiased")
     else:
-        ax.imshow(np.clip(img.astype(np.float32) / top, 0, 1), interpolation="nearest")
+        ax.imshow(np.clip(img.astype(np.float32) / top, 0, 1), interpolation="antialiased")
 
 
 def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str] | None = None,
@@ -37,7 +43,7 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
     A None cell stays blank. Column labels go above the first row, row labels left of the first column.
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig = Figure(figsize=(cell_inches * n_cols + (0.6 if row_labels else 0), cell_inches * n_rows + 0.3),
+    fig = ImageFigure(figsize=(cell_inches * n_cols + (0.6 if row_labels else 0), cell_inches * n_rows + 0.3),
                  layout="constrained")
     axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
     for r, row in enumerate(rows):
