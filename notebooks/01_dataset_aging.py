@@ -30,14 +30,14 @@ print(env.describe())
 # %%
 from helpers import data, plots
 from helpers.age_folder import prepare_clean
-from helpers.io import read_image
+from helpers.io import find_images, read_image
 
 if QUICK or not env.on_kaggle():
     source = env.samples_dir() / "clean"
     photo_paths = data.bundled_samples("clean")
 else:
     source = data.imagenette_source(download=True)
-    photo_paths = sorted((source / "train").rglob("*.JPEG"))[::1000]
+    photo_paths = find_images([data.imagenette_split(source, "train")])[0][::1000]  # about one per class
 
 photos = {p.stem.removeprefix("dreambooth_"): prepare_clean(read_image(p), 256, gray=False)
           for p in photo_paths[:6]}
