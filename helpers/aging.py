@@ -51,7 +51,7 @@ PRESETS = {
                       ("oval_mat", 1.0, 0.5, 1.0)],
     "mild": [("fading", 0.6, 0.1, 0.3), ("grain", 0.5, 0.1, 0.3), ("paper_texture", 0.4, 0.1, 0.3),
              ("scratches", 0.7, 0.05, 0.3), ("dust", 0.6, 0.05, 0.3), ("stains", 0.3, 0.05, 0.25)],
-    "heavy": [("fading", 0.9, 0.5, 1.0), ("overexposure", 0.4, 0.3, 0.8), ("blur", 0.6, 0.3, 0.8),
+    "heavy": [("fading", 0.9, 0.4, 0.8), ("overexposure", 0.4, 0.2, 0.6), ("blur", 0.6, 0.3, 0.8),
               ("grain", 0.8, 0.4, 1.0), ("sepia", 0.6, 0.5, 1.0), ("paper_texture", 0.9, 0.5, 1.0),
               ("vignette", 0.6, 0.4, 1.0), ("stains", 0.9, 0.5, 1.0), ("creases", 0.6, 0.4, 1.0),
               ("scratches", 1.0, 0.6, 1.0), ("dust", 0.9, 0.5, 1.0), ("torn_corners", 0.4, 0.4, 1.0),

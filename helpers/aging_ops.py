@@ -130,19 +130,21 @@ def scratches(img, strength, rng):
         layers[is_bright] = _stroke_layer(h, w, curves[:n][pick], widths[:n][pick] * width_scale,
                                           opacity[:n][pick] * fade)
     out = _blend(img, (0.96, 0.95, 0.92), layers[True])
-    out = _blend(out, (0.08, 0.07, 0.06), layers[False])
-    mask = np.maximum(layers[True], layers[False]) > 0.3
+    out = _blend(out, (0.2, 0.18, 0.16), layers[False] * 0.8)
+    mask = np.maximum(layers[True], layers[False] * 0.8) > 0.3
     return out, mask, {"count": n, "bright": int(bright[:n].sum())}
 
 
 def stains(img, strength, rng):
-    """Water stains (irregular blotches with a darker tide line) and foxing (small rust-brown spots)."""
+    """Water stains (mottled yellow-brown blotches with a darker, uneven tide line) and foxing (small
+    rust-brown spots). Blob shapes come from a 64 px field; edges and tide lines are drawn at full size."""
     h, w = img.shape[:2]
     lh, lw = max(1, round(h * min(1.0, 64 / max(h, w)))), max(1, round(w * min(1.0, 64 / max(h, w))))
     n_max = 5
     centre = rng.random((n_max, 2)) * (lw, lh)
     radius = rng.uniform(0.06, 0.2, (n_max, 2)) * min(lh, lw) + 0.5
-    edge_noise = _smooth_noise(rng, lh, lw, 6)
+    ragged = 0.3 * _smooth_noise(rng, lh, lw, 5) + 0.15 * _smooth_noise(rng, lh, lw, 16)
+    mottle, tide_noise = _smooth_noise(rng, lh, lw, 10), _smooth_noise(rng, lh, lw, 24)
     fox_max = _area_count(img, 40)
     fox_xy = rng.random((fox_max, 2)) * (w, h)
     fox_r = (0.6 + 2.5 * rng.random(fox_max) ** 2) * _unit(img)
@@ -155,25 +157,28 @@ def stains(img, strength, rng):
     potential = np.zeros((lh, lw), np.float32)
     for (cx, cy), (rx, ry) in zip(centre[:n], radius[:n]):
         potential += np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))
-    potential *= 1.0 + 0.35 * edge_noise
-    body = 0.55 * _smoothstep(potential, 0.3, 0.5)
-    tide = np.exp(-(((potential - 0.32) / 0.05) ** 2))
-    blot = cv2.resize(np.maximum(body, tide * (potential > 0.25)), (w, h), interpolation=cv2.INTER_LINEAR)
+    fields = cv2.merge([potential * np.maximum(1.0 + ragged, 0.3), mottle, tide_noise])
+    potential, mottle, tide_noise = cv2.split(cv2.resize(fields, (w, h), interpolation=cv2.INTER_LINEAR))
+    body = _smoothstep(potential, 0.3, 0.6) * np.clip(0.38 + 0.12 * mottle, 0.15, 0.6)
+    tide = np.exp(-(((potential - 0.31) / 0.03) ** 2)) * np.clip(0.55 + 0.3 * tide_noise, 0.0, 0.9)
     fox = np.zeros((h, w), np.uint8)
     for (fx, fy), r, a in zip(_fixed(fox_xy[:n_fox]), fox_r[:n_fox], fox_a[:n_fox]):
         cv2.circle(fox, (int(fx), int(fy)), int(r * (1 << _SHIFT)), int(255 * a), -1, cv2.LINE_AA, _SHIFT)
     fox = cv2.GaussianBlur(fox, (0, 0), 0.8 * _unit(img) + 0.3).astype(np.float32) / 255.0
-    alpha = np.maximum(blot, fox) * (0.45 + 0.55 * strength)
+    alpha = np.maximum(np.maximum(body, tide), fox) * (0.45 + 0.55 * strength)
     out = _tint_multiply(img, tint * 0.75, alpha)
-    return out, alpha > 0.3, {"stains": n, "foxing": n_fox, "tint": [round(float(c), 3) for c in tint]}
+    return out, alpha > 0.2, {"stains": n, "foxing": n_fox, "tint": [round(float(c), 3) for c in tint]}
 
 
 def fading(img, strength, rng):
-    """Reduced contrast: the print drifts towards a light grey, blacks lift first."""
+    """Reduced contrast: the print drifts towards a light grey; colour dyes fade faster than the silver, so
+    colour images also lose saturation, up to nearly gray at full strength."""
     target = float(rng.uniform(0.55, 0.72))
     amount = float(rng.uniform(0.6, 0.75)) * strength
     if strength == 0:
         return img, np.zeros(img.shape[:2], bool), {"contrast": 1.0}
+    if img.ndim == 3:
+        img = img + ((img @ LUMA)[..., None] - img) * min(1.0, 1.3 * amount)
     out = img * (1.0 - amount) + target * amount
     return out, np.zeros(img.shape[:2], bool), {"contrast": round(1.0 - amount, 4), "toward": round(target, 4)}
 
@@ -241,6 +246,8 @@ def dust(img, strength, rng):
     n_max, hair_max = _area_count(img, 90), _area_count(img, 6)
     xy = rng.random((n_max, 2)) * (w, h)
     radius = (0.4 + 1.8 * rng.random(n_max) ** 3) * _unit(img)
+    squash, tilt = rng.uniform(0.4, 1.0, n_max), rng.uniform(0, 180, n_max)  # specks are clumps, not discs
+    opacity = rng.uniform(0.55, 1.0, n_max)
     dark = rng.random(n_max) < 0.7
     hairs = _random_curves(rng, hair_max, h, w, 0.01, 0.06, 0.4)
     hair_dark = rng.random(hair_max) < 0.6
@@ -248,12 +255,13 @@ def dust(img, strength, rng):
         return img, np.zeros((h, w), bool), {"specks": 0, "hairs": 0}
     n, n_hair = math.ceil(strength * n_max), math.ceil(strength * hair_max) if strength > 0.3 else 0
     layers = {True: np.zeros((h, w), np.uint8), False: np.zeros((h, w), np.uint8)}
-    for (px, py), r, d in zip(_fixed(xy[:n]), radius[:n], dark[:n]):
-        cv2.circle(layers[bool(d)], (int(px), int(py)), int(r * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
+    for (px, py), r, q, a, o, d in zip(_fixed(xy[:n]), radius[:n], squash, tilt, opacity, dark[:n]):
+        axes = (int(r * (1 << _SHIFT)), int(r * q * (1 << _SHIFT)))
+        cv2.ellipse(layers[bool(d)], (int(px), int(py)), axes, a, 0, 360, int(255 * o), -1, cv2.LINE_AA, _SHIFT)
     for curve, d in zip(hairs[:n_hair], hair_dark[:n_hair]):
         cv2.polylines(layers[bool(d)], [curve], False, 230, 1, cv2.LINE_AA, _SHIFT)
     dark_a, bright_a = (layers[k].astype(np.float32) / 255.0 for k in (True, False))
-    out = _blend(_blend(img, (0.05, 0.05, 0.05), dark_a), (0.95, 0.95, 0.93), bright_a)
+    out = _blend(_blend(img, (0.06, 0.06, 0.06), dark_a), (0.95, 0.95, 0.93), bright_a)
     return out, np.maximum(dark_a, bright_a) > 0.4, {"specks": n, "hairs": n_hair}
 
 
@@ -301,11 +309,11 @@ def paper_texture(img, strength, rng):
     h, w = img.shape[:2]
     slow = _smooth_noise(rng, h, w, 5)
     mottle = _smooth_noise(rng, h, w, 40)
-    long, short = 2.5 * max(_unit(img), 0.4), 0.5
+    long, short = 1.5 * max(_unit(img), 0.4), 0.5
     fibres = _fine_noise(rng, h, w, *((long, short) if rng.random() < 0.5 else (short, long)))
     if strength == 0:
         return img, np.zeros((h, w), bool), {"amount": 0.0}
-    texture = strength * (0.06 * slow + 0.03 * mottle + 0.035 * fibres)
+    texture = strength * (0.06 * slow + 0.03 * mottle + 0.02 * fibres)
     out = img * (1.0 + (texture if img.ndim == 2 else texture[..., None]))
     out = out + 0.4 * (texture if img.ndim == 2 else texture[..., None])
     return out, np.zeros((h, w), bool), {"amount": round(0.06 * strength, 4)}
