@@ -1,0 +1,144 @@
+"""helpers.train: exact resume, divergence handling, run-folder safety, losses of every model kind."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from tiny_gan import NaNAfterEpoch, SyntheticPairs, build
+
+from helpers import HelpersError, models
+from helpers.checkpoints import load_checkpoint, load_generator, read_metadata
+from helpers.train import TrainConfig, TrainingDiverged, epoch_batches, fit
+
+
+@pytest.fixture(autouse=True)
+def tiny_model(monkeypatch):
+    monkeypatch.setitem(models.BUILDERS, "tiny", build)
+
+
+def _config(**overrides) -> TrainConfig:
+    return TrainConfig(**({"model": "tiny", "epochs": 2, "batch_size": 2, "log_every": 1000, "progress": False,
+                           "device": "cpu", "samples": 2} | overrides))
+
+
+def _weights(path):
+    state, _ = load_checkpoint(path, ["generator", "discriminator", "optimizer_g"])
+    return state
+
+
+def _assert_same(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y)
+    elif isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    else:
+        assert a == b
+
+
+def test_six_steps_equal_three_then_three_resumed(tmp_path):
+    """3 steps per epoch, so the stop at step 4 falls inside epoch 2 and resume must skip its first batch."""
+    data, val = SyntheticPairs(6), SyntheticPairs(2, seed=1)
+    straight = fit(_config(), data, val, tmp_path / "straight")
+    first = fit(_config(max_steps=4), data, val, tmp_path / "split")
+    assert first["status"] == "stopped at --steps" and first["steps"] == 4
+    assert read_metadata(tmp_path / "split" / "last.safetensors")["step_in_epoch"] == 1
+    second = fit(_config(), data, val, tmp_path / "split", resume=True)
+    assert straight["steps"] == second["steps"] == 6
+    _assert_same(_weights(tmp_path / "straight" / "last.safetensors"), _weights(tmp_path / "split" / "last.safetensors"))
+    # The history is continued rather than restarted: one record per step, once.
+    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    steps = [r for r in map(json.loads, lines) if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert steps == [r for r in straight["history"] if r["kind"] == "step"]
+
+
+def test_the_training_actually_learns_something(tmp_path):
+    result = fit(_config(epochs=4, lr=2e-3), SyntheticPairs(8), SyntheticPairs(4, seed=1), tmp_path / "run")
+    epochs = [r for r in result["history"] if r["kind"] == "epoch"]
+    assert epochs[-1]["train_g_l1"] < epochs[0]["train_g_l1"]
+    best = read_metadata(tmp_path / "run" / "best.safetensors")
+    assert best["best_val_l1"] == pytest.approx(min(r["val_l1"] for r in epochs))
+    assert (tmp_path / "run" / "samples" / "epoch_004.png").stat().st_size > 0
+    assert (tmp_path / "run" / "loss_curves.png").stat().st_size > 0
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"step 4: a loss is not finite .*last good checkpoint is kept"):
+        fit(_config(epochs=3), NaNAfterEpoch(bad_epoch=1, count=6), SyntheticPairs(2, seed=1), run)
+    meta = read_metadata(run / "last.safetensors")
+    assert (meta["epoch"], meta["step"]) == (1, 3)
+    generator, _ = load_generator(run / "last.safetensors", "tiny")
+    assert all(torch.isfinite(p).all() for p in generator.parameters())
+
+
+def test_refuses_an_existing_run_folder_unless_resume_or_overwrite(tmp_path):
+    run = tmp_path / "run"
+    fit(_config(epochs=1), SyntheticPairs(4), None, run)
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(HelpersError, match="exists and is not empty"):
+        fit(_config(epochs=1), SyntheticPairs(4), None, run)
+    with pytest.raises(HelpersError, match="nothing to resume"):
+        fit(_config(epochs=1), SyntheticPairs(4), None, tmp_path / "empty", resume=True)
+    result = fit(_config(epochs=1, seed=3), SyntheticPairs(4), None, run, overwrite=True)
+    assert result["best_checkpoint"] is None  # no validation set, so no "best"
+    assert read_metadata(run / "last.safetensors")["seed"] == 3
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    fit(_config(epochs=1), SyntheticPairs(4), None, run)
+    def other():
+        generator, discriminator, spec = build()
+        return generator, discriminator, dataclasses.replace(spec, name="other")
+
+    monkeypatch.setitem(models.BUILDERS, "other", other)
+    with pytest.raises(HelpersError, match=r"checkpoint is for 'tiny', expected 'other'"):
+        fit(_config(model="other", epochs=2), SyntheticPairs(4), None, run, resume=True)
+
+
+@pytest.mark.parametrize("model_config", [
+    {"conditional": False, "loss": "ce2"},  # the seed DCGAN's kind: unconditional, 2-logit softmax head
+    {"conditional": True, "loss": "bce", "mask_head": True},  # the U-Net's kind: PatchGAN + mask head
+])
+def test_every_model_kind_trains_and_logs_its_losses(tmp_path, model_config):
+    result = fit(_config(epochs=1, model_config=model_config), SyntheticPairs(4), None, tmp_path / "run")
+    step = result["history"][0]
+    assert {"g_adv", "g_l1", "d_real", "d_fake", "lr"} <= step.keys()
+    assert ("g_mask" in step) == model_config.get("mask_head", False)
+    _, meta = load_generator(tmp_path / "run" / "last.safetensors")
+    assert meta["model_config"] == build(**model_config)[2].config
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    result = fit(_config(epochs=1, amp="bf16"), SyntheticPairs(4), None, tmp_path / "run")
+    assert result["steps"] == 2
+
+
+def test_epoch_batches_split_the_data_between_processes():
+    one = epoch_batches(10, 2, seed=0, epoch=0)
+    assert sorted(i for batch in one for i in batch) == list(range(10))
+    assert one == epoch_batches(10, 2, seed=0, epoch=0) != epoch_batches(10, 2, seed=0, epoch=1)
+    ranks = [epoch_batches(10, 2, seed=0, epoch=0, rank=r, world=2) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 2
+    assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
+    assert epoch_batches(3, 4, seed=0, epoch=0) == [epoch_batches(3, 4, seed=0, epoch=0)[0]]  # short data repeats
+
+
+def test_one_real_seed_dcgan_step(tmp_path):
+    """The study's model through the same loop: one step at 256x256, batch 1 (several seconds on a CPU)."""
+    data = SyntheticPairs(1, size=256)
+    result = fit(_config(model="seed-dcgan", epochs=1, batch_size=1), data, None, tmp_path / "run")
+    step = result["history"][0]
+    assert step["g_l1"] > 0 and step["d_real"] > 0
+    generator, meta = load_generator(tmp_path / "run" / "last.safetensors", "seed-dcgan")
+    assert meta["model"] == "seed-dcgan" and sum(p.numel() for p in generator.parameters()) == 693_696
