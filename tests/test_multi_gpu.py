@@ -1,0 +1,66 @@
+"""Data-parallel training as on Kaggle's 2 x T4, rehearsed on the CPU: two gloo processes through accelerate.
+
+Each process trains on its own half of every step's data; DDP averages the gradients, so the replicas'
+weights must stay identical while their losses differ.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+from tiny_gan import SyntheticPairs, build
+
+from helpers import models
+from helpers.checkpoints import read_metadata
+from helpers.train import TrainConfig, fit
+
+WORLD = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _replica(rank: int, port: int, folder: str) -> None:
+    """One process of the run: the environment torchrun / `accelerate launch --cpu` would set."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    models.BUILDERS["tiny"] = build
+    torch.manual_seed(0)
+    generator, discriminator, spec = build()
+    config = TrainConfig(model="tiny", epochs=2, batch_size=2, device="cpu", progress=False, log_every=1000)
+    result = fit(config, SyntheticPairs(8), SyntheticPairs(2, seed=1), Path(folder) / "run",
+                 models=(generator, discriminator, spec))
+    weights = {f"g.{k}": p.detach().contiguous() for k, p in generator.named_parameters()}
+    weights |= {f"d.{k}": p.detach().contiguous() for k, p in discriminator.named_parameters()}
+    weights["first_g_l1"] = torch.tensor(result["history"][0]["g_l1"])
+    save_file(weights, Path(folder) / f"rank{rank}.safetensors")
+
+
+def test_two_gloo_replicas_stay_identical(tmp_path):
+    context = mp.spawn(_replica, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False)
+    deadline = time.time() + 120
+    while not context.join(timeout=2):
+        if time.time() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise AssertionError("the two training processes did not finish within 120 s")
+    rank0, rank1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in range(WORLD))
+    first0, first1 = rank0.pop("first_g_l1"), rank1.pop("first_g_l1")
+    assert first0 != first1, "both processes saw the same batch"
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    torch.manual_seed(0)
+    untrained = dict(build()[0].named_parameters())
+    assert not torch.equal(rank0["g.to_image.weight"], untrained["to_image.weight"])
+    meta = read_metadata(tmp_path / "run" / "last.safetensors")  # written once, by the main process
+    assert (meta["epoch"], meta["step"]) == (2, 4)  # 8 images / (2 per process x 2 processes) = 2 steps per epoch
