@@ -15,7 +15,6 @@ import numpy as np
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _SHIFT = 4  # cv2 drawing with 1/16 px coordinates: smooth anti-aliased curves
-_CLEAN = "strength 0"  # params of an operator that did nothing
 
 
 def _unit(img):
@@ -29,37 +28,54 @@ def _area_count(img, per_256_squared):
     return max(1, round(per_256_squared * h * w / 65536.0))
 
 
-def _colour(img, rgb):
-    """An RGB colour as the image sees it: its luma for gray images."""
-    rgb = np.asarray(rgb, dtype=np.float32)
-    return np.float32(rgb @ LUMA) if img.ndim == 2 else rgb
+def _luma(img):
+    """Gray of a gray or RGB float32 image; cv2's RGB2GRAY uses the same 601 weights as LUMA, fast."""
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+# numpy broadcasting over a last axis of 3 runs ~10x slower than plain elementwise work, so RGB fields
+# and colours are spelled out as full three-channel images with cv2.merge.
+
+def _like(img, field):
+    """An HxW float32 field as an image of `img`'s shape."""
+    return field if img.ndim == 2 else cv2.merge([field, field, field])
+
+
+def _colour_field(img, colour, field, offset=(0.0, 0.0, 0.0)):
+    """`colour * field + offset` as an image of `img`'s shape; gray images see a colour as its luma."""
+    colour, offset = np.asarray(colour, np.float32), np.asarray(offset, np.float32)
+    if img.ndim == 2:
+        return float(colour @ LUMA) * field + float(offset @ LUMA)
+    return cv2.merge([float(c) * field + float(o) for c, o in zip(colour, offset)])
 
 
 def _blend(img, colour, alpha):
     """Paint `colour` over `img` with per-pixel opacity `alpha` (HxW)."""
-    colour = _colour(img, colour)
-    if img.ndim == 3:
-        alpha = alpha[..., None]
-    return img + (colour - img) * alpha
+    return img - img * _like(img, alpha) + _colour_field(img, colour, alpha)
 
 
 def _tint_multiply(img, colour, alpha):
     """Multiply by `colour` with opacity `alpha`: stains darken and colour, but keep the picture under them."""
-    colour = _colour(img, colour)
-    if img.ndim == 3:
-        alpha = alpha[..., None]
-    return img * (1.0 - alpha * (1.0 - colour))
+    return img * (1.0 - _colour_field(img, 1.0 - np.asarray(colour), alpha))
+
+
+def _noise_grid(rng, h, w, cells):
+    """The random part of `_smooth_noise`: a small grid, cheap to draw even when it ends up unused."""
+    gh = max(2, round(cells * h / max(h, w)) + 2)
+    gw = max(2, round(cells * w / max(h, w)) + 2)
+    return rng.standard_normal((gh, gw)).astype(np.float32)
+
+
+def _upsample(grid, h, w):
+    """Cubic to at most 64 px, then linear: smooth to the eye at a tenth of a full cubic resize's cost."""
+    mh, mw = min(h, max(grid.shape[0], 64)), min(w, max(grid.shape[1], 64))
+    middle = cv2.resize(grid, (mw, mh), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(middle, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _smooth_noise(rng, h, w, cells):
-    """Noise of roughly unit variance varying over about `cells` blobs across the longer side. Cubic
-    upsampling to at most 64 px, then linear: smooth to the eye at a tenth of a full cubic resize's cost."""
-    gh = max(2, round(cells * h / max(h, w)) + 2)
-    gw = max(2, round(cells * w / max(h, w)) + 2)
-    small = rng.standard_normal((gh, gw)).astype(np.float32)
-    mh, mw = min(h, max(gh, 64)), min(w, max(gw, 64))
-    middle = cv2.resize(small, (mw, mh), interpolation=cv2.INTER_CUBIC)
-    return cv2.resize(middle, (w, h), interpolation=cv2.INTER_LINEAR)
+    """Noise of roughly unit variance varying over about `cells` blobs across the longer side."""
+    return _upsample(_noise_grid(rng, h, w, cells), h, w)
 
 
 def _fine_noise(rng, h, w, sigma_x, sigma_y):
@@ -178,7 +194,7 @@ def fading(img, strength, rng):
     if strength == 0:
         return img, np.zeros(img.shape[:2], bool), {"contrast": 1.0}
     if img.ndim == 3:
-        img = img + ((img @ LUMA)[..., None] - img) * min(1.0, 1.3 * amount)
+        img = img + (_like(img, _luma(img)) - img) * min(1.0, 1.3 * amount)
     out = img * (1.0 - amount) + target * amount
     return out, np.zeros(img.shape[:2], bool), {"contrast": round(1.0 - amount, 4), "toward": round(target, 4)}
 
@@ -209,9 +225,7 @@ def sepia(img, strength, rng):
     highlight = np.array([1.0, 0.93, 0.78]) + rng.normal(0.0, 0.02, 3)
     if strength == 0:
         return img, np.zeros(img.shape[:2], bool), {"tone": 0}
-    luma = img if img.ndim == 2 else img @ LUMA
-    toned = _colour(img, shadow) + (_colour(img, highlight) - _colour(img, shadow)) * (
-        luma if img.ndim == 2 else luma[..., None])
+    toned = _colour_field(img, highlight - shadow, _luma(img), offset=shadow)
     out = img + (toned - img) * strength
     return out, np.zeros(img.shape[:2], bool), {"shadow": [round(float(c), 3) for c in shadow],
                                                 "highlight": [round(float(c), 3) for c in highlight]}
@@ -234,9 +248,9 @@ def grain(img, strength, rng):
     noise = _fine_noise(rng, h, w, size, size)
     if strength == 0:
         return img, np.zeros((h, w), bool), {"amplitude": 0.0}
-    luma = img if img.ndim == 2 else img @ LUMA
+    luma = _luma(img)
     field = noise * (strength * amplitude) * (0.35 + 2.6 * luma * (1.0 - luma))
-    out = img + (field if img.ndim == 2 else field[..., None])
+    out = img + _like(img, field)
     return out, np.zeros((h, w), bool), {"amplitude": round(strength * amplitude, 4), "size": round(size, 4)}
 
 
@@ -271,9 +285,7 @@ def creases(img, strength, rng):
     n_max = 3
     point = rng.random((n_max, 2)) * (w, h)
     angle = rng.integers(0, 2, n_max) * (math.pi / 2) + rng.normal(0.0, 0.25, n_max)
-    wobble = [_smooth_noise(rng, h, w, 3) for _ in range(n_max)]
-    breaks = [_smooth_noise(rng, h, w, 24) for _ in range(n_max)]
-    jags = [_smooth_noise(rng, h, w, 64) for _ in range(n_max)]
+    grids = [[_noise_grid(rng, h, w, cells) for cells in (3, 24, 64)] for _ in range(n_max)]
     if strength == 0:
         return img, np.zeros((h, w), bool), {"folds": 0}
     n, unit = math.ceil(strength * n_max), max(_unit(img), 0.25)
@@ -281,10 +293,11 @@ def creases(img, strength, rng):
     out, crack_total = img, np.zeros((h, w), np.float32)
     for i in range(n):
         nx, ny = -math.sin(angle[i]), math.cos(angle[i])
-        d = ((x - point[i, 0]) * nx + (y - point[i, 1]) * ny + 4.0 * unit * wobble[i]) / (3.0 * unit)
+        wobble, breaks, jags = (_upsample(grid, h, w) for grid in grids[i])
+        d = ((x - point[i, 0]) * nx + (y - point[i, 1]) * ny + 4.0 * unit * wobble) / (3.0 * unit)
         shade = -0.18 * strength * d * np.exp(-d * d)  # one flank lighter, the other darker
-        crack = _smoothstep(0.5 - np.abs(d + 0.25 * jags[i]), 0.0, 0.3) * _smoothstep(breaks[i], -1.0, -0.2)
-        out = out + (shade if img.ndim == 2 else shade[..., None])
+        crack = _smoothstep(0.5 - np.abs(d + 0.25 * jags), 0.0, 0.3) * _smoothstep(breaks, -1.0, -0.2)
+        out = out + _like(img, shade)
         crack_total = np.maximum(crack_total, crack * (0.5 + 0.5 * strength))
     out = _blend(out, (0.93, 0.92, 0.88), crack_total)
     return out, crack_total > 0.4, {"folds": n, "angles": [round(float(a), 3) for a in angle[:n]]}
@@ -300,7 +313,7 @@ def vignette(img, strength, rng):
     y, x = _grid(h, w)
     r2 = ((x + 0.5) / w - cx) ** 2 * 2.0 + ((y + 0.5) / h - cy) ** 2 * 2.0  # ~1 at the corners
     dark = 1.0 - strength * depth * np.clip(r2, 0.0, 1.5) ** (power / 2) / 1.5 ** (power / 2)
-    out = img * (dark if img.ndim == 2 else dark[..., None])
+    out = img * _like(img, dark)
     return out, np.zeros((h, w), bool), {"depth": round(float(strength * depth), 4), "power": round(power, 3)}
 
 
@@ -314,8 +327,8 @@ def paper_texture(img, strength, rng):
     if strength == 0:
         return img, np.zeros((h, w), bool), {"amount": 0.0}
     texture = strength * (0.06 * slow + 0.03 * mottle + 0.02 * fibres)
-    out = img * (1.0 + (texture if img.ndim == 2 else texture[..., None]))
-    out = out + 0.4 * (texture if img.ndim == 2 else texture[..., None])
+    out = img * (1.0 + _like(img, texture))
+    out = out + 0.4 * _like(img, texture)
     return out, np.zeros((h, w), bool), {"amount": round(0.06 * strength, 4)}
 
 
@@ -382,11 +395,9 @@ def tarnish(img, strength, rng):
         return img, np.zeros((h, w), bool), {"width": 0.0}
     reach = width * strength * np.maximum(1.0 + 0.45 * blotchy, 0.2)
     depth = np.clip(1.0 - (_edge_distance(h, w) + 0.012 * fine) / reach, 0.0, 1.0)  # 1 at the rim
-    colour = _TARNISH_LUT[np.rint(depth * 255).astype(np.uint8)]
-    alpha = depth ** 0.7 * 0.85
-    if img.ndim == 2:
-        colour = colour @ LUMA
-    out = img + (colour - img) * (alpha if img.ndim == 2 else alpha[..., None])
+    colour = (_TARNISH_LUT if img.ndim == 3 else _TARNISH_LUT @ LUMA)[np.rint(depth * 255).astype(np.uint8)]
+    alpha = cv2.pow(depth, 0.7) * 0.85
+    out = img + (colour - img) * _like(img, alpha)
     return out, alpha > 0.6, {"width": round(width * strength, 4)}
 
 
@@ -408,8 +419,8 @@ def oval_mat(img, strength, rng):
     bevel = np.exp(-(((r - 1.0 - 3 * px) / (2.5 * px)) ** 2))
     shadow = 1.0 - 0.35 * np.exp(-(((r - 1.0) / (5 * px)) ** 2)) * (r < 1.0)
     light = 1.05 - 0.3 * y / max(h - 1, 1) + 0.04 * brushed + 0.06 * patina  # lit from above, worn
-    metal = _colour(img, brass) * (light if img.ndim == 2 else light[..., None])
-    out = img * (shadow if img.ndim == 2 else shadow[..., None])
-    out = out + (metal - out) * (mat_a if img.ndim == 2 else mat_a[..., None])
+    metal = _colour_field(img, brass, light)
+    out = img * _like(img, shadow)
+    out = out + (metal - out) * _like(img, mat_a)
     out = _blend(out, (0.95, 0.88, 0.6), 0.7 * bevel * mat_a)
     return out, mat_a > 0.5, {"opening": round(float(scale), 4)}
