@@ -31,15 +31,14 @@ def scratches(img, strength, rng):
         return untouched(img)
     n = math.ceil(strength * n_max)
     fade = 0.55 + 0.45 * strength
-    width_scale = 0.5 + 0.5 * strength  # weak aging: fine hairlines
+    widths = widths * (0.5 + 0.5 * strength) * np.where(bright, 1.0, 0.7)[:, None]  # weak aging: hairlines
     layers = {}
     for is_bright in (True, False):
         pick = bright[:n] == is_bright
-        layers[is_bright] = stroke_layer(h, w, curves[:n][pick], widths[:n][pick] * width_scale,
-                                          opacity[:n][pick] * fade)
+        layers[is_bright] = stroke_layer(h, w, curves[:n][pick], widths[:n][pick], opacity[:n][pick] * fade)
     out = blend(img, (0.96, 0.95, 0.92), layers[True])
-    out = blend(out, (0.2, 0.18, 0.16), layers[False] * 0.8)
-    mask = np.maximum(layers[True], layers[False] * 0.8) > 0.3
+    out = blend(out, (0.2, 0.18, 0.16), layers[False] * 0.7)  # dirt in a groove is less opaque
+    mask = np.maximum(layers[True], layers[False] * 0.7) > 0.3
     return out, mask, {"count": n, "bright": int(bright[:n].sum())}
 
 
@@ -68,7 +67,7 @@ def stains(img, strength, rng):
     fields = cv2.merge([potential * np.maximum(1.0 + ragged, 0.3), mottle, tide_noise])
     potential, mottle, tide_noise = cv2.split(cv2.resize(fields, (w, h), interpolation=cv2.INTER_LINEAR))
     body = smoothstep(potential, 0.3, 0.6) * np.clip(0.38 + 0.12 * mottle, 0.15, 0.6)
-    tide = np.exp(-(((potential - 0.31) / 0.03) ** 2)) * np.clip(0.55 + 0.3 * tide_noise, 0.0, 0.9)
+    tide = np.exp(-(((potential - 0.31) / 0.045) ** 2)) * np.clip(0.4 + 0.25 * tide_noise, 0.0, 0.75)
     fox = np.zeros((h, w), np.uint8)
     for (fx, fy), r, a in zip(fixed_point(fox_xy[:n_fox]), fox_r[:n_fox], fox_a[:n_fox]):
         cv2.circle(fox, (int(fx), int(fy)), int(r * (1 << SHIFT)), int(255 * a), -1, cv2.LINE_AA, SHIFT)
@@ -133,7 +132,7 @@ def blur(img, strength, rng):
 def grain(img, strength, rng):
     """Film grain: clumped luminance noise, strongest in the midtones as in silver emulsions."""
     h, w = img.shape[:2]
-    amplitude = float(rng.uniform(0.05, 0.1))
+    amplitude = float(rng.uniform(0.04, 0.08))
     size = float(rng.uniform(0.4, 0.8)) * max(size_unit(img), 0.5)
     noise = fine_noise(rng, h, w, size, size)
     if strength == 0:

@@ -133,6 +133,7 @@ def test_fixed_operators_keep_their_layout_when_others_are_switched(photo):
     assert alone.image.tobytes() == with_idle.image.tobytes()
     assert aging.age_image(photo, seed=9, rng=np.random.default_rng(9)).image.tobytes() == \
         aging.age_image(photo, seed=9).image.tobytes()
+    assert aging.age_image(photo, seed=None).image.shape == photo.shape  # fresh entropy
 
 
 def test_sepia_keeps_gray_images_gray(photo):
