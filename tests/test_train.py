@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 
+import numpy as np
 import pytest
 import torch
 from tiny_gan import NaNAfterEpoch, SyntheticPairs, build
 
 from helpers import HelpersError, models
+from helpers.__main__ import main
 from helpers.checkpoints import load_checkpoint, load_generator, read_metadata
 from helpers.train import TrainConfig, TrainingDiverged, epoch_batches, fit
 
@@ -142,3 +146,70 @@ def test_one_real_seed_dcgan_step(tmp_path):
     assert step["g_l1"] > 0 and step["d_real"] > 0
     generator, meta = load_generator(tmp_path / "run" / "last.safetensors", "seed-dcgan")
     assert meta["model"] == "seed-dcgan" and sum(p.numel() for p in generator.parameters()) == 693_696
+
+
+# ----------------------------------------------------------------------------- the train command
+
+def _photos(folder, count, rng, size=40):
+    from helpers.io import write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        write_image(folder / f"photo_{i}.png", rng.integers(0, 256, (size, size + 8), dtype=np.uint8))
+    return folder
+
+
+def _train(*args):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--model", "tiny", "--size", "32", "--workers", "0", "--quiet", "--json", *args])
+    return code, json.loads(stdout.getvalue()) if stdout.getvalue() else None
+
+
+def test_command_skips_and_names_corrupt_photos(tmp_path, rng, capsys, monkeypatch):
+    data = _photos(tmp_path / "photos", 5, rng)
+    monkeypatch.setattr("sys.argv", ["/x/helpers/__main__.py", "train", "--data", "my photos"])
+    (data / "broken.jpg").write_bytes(b"not a jpeg at all")
+    code, report = _train("--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1")
+    assert code == 1  # trained, but one input failed
+    assert [f["input"] for f in report["failures"]] == [str(data / "broken.jpg")]
+    assert report["data"].items() >= {"train": 4, "val": 1, "skipped": 1, "kind": "clean photos aged on the fly"}.items()
+    meta = read_metadata(tmp_path / "run" / "best.safetensors")
+    assert meta["command"] == "python -m helpers train --data 'my photos'"
+    assert meta["data"]["skipped"] == 1 and meta["train_config"]["model"] == "tiny"
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_command_refuses_folders_with_nothing_usable(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / "junk" / name).write_bytes(b"\x00garbage")
+    for folder in ("empty", "junk"):
+        code, _ = _train("--data", str(tmp_path / folder), "--out", str(tmp_path / f"run_{folder}"))
+        assert code == 1
+        assert "no usable images in" in capsys.readouterr().err
+    assert main(["train", "--model", "tiny", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_command_trains_on_pre_aged_pairs_and_resumes(tmp_path, rng):
+    from helpers.age_folder import AgeSettings, age_folder
+
+    aged = tmp_path / "aged_set"
+    age_folder([str(_photos(tmp_path / "photos", 4, rng))], aged, AgeSettings(size=32, masks=True), workers=0,
+               progress=False)
+    run = tmp_path / "run"
+    code, report = _train("--data", str(aged), "--out", str(run), "--epochs", "1", "--val-fraction", "0.25")
+    assert code == 0 and report["data"]["kind"] == "pre-aged pairs" and report["steps"] == 3
+    code, _ = _train("--data", str(aged), "--out", str(run), "--epochs", "2")
+    assert code == 1  # an existing run folder is not overwritten by accident
+    code, report = _train("--data", str(aged), "--out", str(run), "--epochs", "2", "--val-fraction", "0.25",
+                          "--resume")
+    assert code == 0 and report["steps"] == 6 and report["epochs"] == 2
+
+
+def test_quick_mode_trains_on_the_bundled_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPAIR_QUICK", "1")
+    code, report = _train("--out", str(tmp_path / "run"))
+    assert code == 0 and report["data"]["source"].endswith("clean") and report["steps"] == 2
+    assert (tmp_path / "run" / "best.safetensors").is_file() and (tmp_path / "run" / "samples" / "epoch_001.png").is_file()
