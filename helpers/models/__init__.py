@@ -30,6 +30,7 @@ from .. import UsageError
 
 BUILDERS = {
     "seed-dcgan": "helpers.models.seed_dcgan:build",
+    "unet": "helpers.models.unet:build",
 }
 
 LOSSES = ("ce2", "bce")
