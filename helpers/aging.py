@@ -9,6 +9,7 @@ dtypes and keeps the randomness reproducible: one seed gives the same bytes ever
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ from . import aging_ops as ops
 
 # Display order is also the order of application, which follows the life of a print: exposure and
 # development, toning, the paper, surface damage, the case or mat, physical tears, and last the scan.
-OPERATORS = {
+OPERATORS: dict[str, Callable] = {
     "fading": ops.fading,
     "overexposure": ops.overexposure,
     "blur": ops.blur,
@@ -63,7 +64,7 @@ PRESETS = {
 class AgingResult:
     image: np.ndarray  # same dtype and shape as the input
     mask: np.ndarray  # HxW bool, True where the content was destroyed
-    params: list  # [{"op": name, "strength": s, **operator_params}, ...] in order of application
+    params: list[dict]  # [{"op": name, "strength": s, **operator_params}, ...] in order of application
 
 
 def keep_freed_memory():
@@ -90,9 +91,13 @@ _freed_memory_kept = False
 
 
 def _check_strength(value, what):
-    if not 0.0 <= float(value) <= 1.0:  # also refuses NaN
-        raise UsageError(f"{what} must be between 0 and 1, got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        raise UsageError(f"{what} must be between 0 and 1, got {value!r}")
+    return number
 
 
 def _plan(preset, operators, strength, rng):
@@ -135,7 +140,8 @@ def _restore_dtype(aged, like):
     return np.clip(np.rint(aged * top), 0, top).astype(like.dtype)
 
 
-def age_image(img, preset="seed", *, strength=1.0, seed=0, operators=None, rng=None):
+def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, seed: int | None = 0,
+              operators: dict[str, float] | None = None, rng: np.random.Generator | None = None) -> AgingResult:
     """Age one image with a preset (random choice and strengths per seed) or with fixed `operators`
     (name -> strength, as the slider widgets do). `strength` scales every operator's strength.
 
@@ -163,6 +169,6 @@ def age_image(img, preset="seed", *, strength=1.0, seed=0, operators=None, rng=N
     return AgingResult(_restore_dtype(x, img), mask, params)
 
 
-def apply_operator(img, name, strength, seed=0):
+def apply_operator(img: np.ndarray, name: str, strength: float, seed: int = 0) -> AgingResult:
     """One operator at one strength: the grids of notebook 01 and the tests use it."""
     return age_image(img, operators={name: strength}, seed=seed)

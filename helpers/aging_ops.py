@@ -62,7 +62,7 @@ def stains(img, strength, rng):
     n, n_fox = math.ceil(strength * n_max), math.ceil(strength * fox_max)
     y, x = pixel_grid(lh, lw)
     potential = np.zeros((lh, lw), np.float32)
-    for (cx, cy), (rx, ry) in zip(centre[:n], radius[:n]):
+    for (cx, cy), (rx, ry) in zip(centre[:n].tolist(), radius[:n].tolist()):  # floats keep float32
         potential += np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))
     fields = cv2.merge([potential * np.maximum(1.0 + ragged, 0.3), mottle, tide_noise])
     potential, mottle, tide_noise = cv2.split(cv2.resize(fields, (w, h), interpolation=cv2.INTER_LINEAR))
@@ -184,7 +184,8 @@ def creases(img, strength, rng):
     for i in range(n):
         nx, ny = -math.sin(angle[i]), math.cos(angle[i])
         wobble, breaks, jags = (upsample(grid, h, w) for grid in grids[i])
-        d = ((x - point[i, 0]) * nx + (y - point[i, 1]) * ny + 4.0 * unit * wobble) / (3.0 * unit)
+        px, py = point[i].tolist()
+        d = ((x - px) * nx + (y - py) * ny + 4.0 * unit * wobble) / (3.0 * unit)
         shade = -0.18 * strength * d * np.exp(-d * d)  # one flank lighter, the other darker
         crack = smoothstep(0.5 - np.abs(d + 0.25 * jags), 0.0, 0.3) * smoothstep(breaks, -1.0, -0.2)
         out = out + like(img, shade)
@@ -196,7 +197,7 @@ def creases(img, strength, rng):
 def vignette(img, strength, rng):
     """Darkened corners of a simple lens, centred a little off the middle."""
     h, w = img.shape[:2]
-    cx, cy = 0.5 + rng.normal(0.0, 0.04, 2)
+    cx, cy = (0.5 + rng.normal(0.0, 0.04, 2)).tolist()
     power, depth = rng.uniform(2.0, 3.5), rng.uniform(0.45, 0.7)
     if strength == 0:
         return untouched(img)
@@ -288,7 +289,7 @@ def tarnish(img, strength, rng):
 def oval_mat(img, strength, rng):
     """The brass mat of a cased daguerreotype: only an oval of the plate shows, framed by a bright bevel."""
     h, w = img.shape[:2]
-    cx, cy = (0.5 + rng.normal(0.0, 0.01, 2)) * (w, h)
+    cx, cy = ((0.5 + rng.normal(0.0, 0.01, 2)) * (w, h)).tolist()
     shrink = rng.uniform(0.9, 1.0)
     brushed = cv2.GaussianBlur(rng.standard_normal((h, 1)).astype(np.float32), (1, 0), 1.0)
     patina = smooth_noise(rng, h, w, 8)

@@ -37,6 +37,19 @@ def test_operator_names_are_the_contract():
 
 @pytest.mark.parametrize("name", list(aging.OPERATORS))
 @pytest.mark.parametrize("gray", [True, False], ids=["gray", "rgb"])
+def test_operators_called_directly_keep_the_contract(photo, name, gray):
+    img = io.to_float(io.to_gray(photo) if gray else photo)
+    op = aging.OPERATORS[name]
+    same, mask, params = op(img, 0.0, np.random.default_rng(0))
+    assert same is img and mask.dtype == bool and not mask.any() and params == {}
+    aged, mask, params = op(img, 0.7, np.random.default_rng(0))
+    assert aged.dtype == np.float32 and aged.shape == img.shape
+    assert mask.dtype == bool and mask.shape == img.shape[:2]
+    json.dumps(params)
+
+
+@pytest.mark.parametrize("name", list(aging.OPERATORS))
+@pytest.mark.parametrize("gray", [True, False], ids=["gray", "rgb"])
 def test_strength_zero_is_identity(photo, name, gray):
     img = io.to_gray(photo) if gray else photo
     for candidate in (img, io.to_float(img), (io.to_float(img) * 65535).astype(np.uint16)):
@@ -150,6 +163,7 @@ def test_sepia_keeps_gray_images_gray(photo):
     ({"strength": 1.5}, ["between 0 and 1"]),
     ({"strength": float("nan")}, ["between 0 and 1"]),
     ({"operators": {"dust": -0.1}}, ["dust", "between 0 and 1"]),
+    ({"operators": {"dust": "lots"}}, ["dust", "between 0 and 1", "lots"]),
 ])
 def test_bad_names_and_strengths_are_usage_errors(photo, kwargs, words):
     with pytest.raises(UsageError) as err:
