@@ -24,7 +24,7 @@ def scratches(img, strength, rng):
     h, w = img.shape[:2]
     n_max = area_count(img, 16)
     curves = random_curves(rng, n_max, h, w, 0.03, 0.9, 0.12, jitter=0.5 * size_unit(img))
-    widths = (1.0 + 1.6 * rng.random((n_max, 1)) ** 4 * size_unit(img)) * rng.uniform(0.7, 1.15, (n_max, 4))
+    widths = (1.0 + 1.2 * rng.random((n_max, 1)) ** 4 * size_unit(img)) * rng.uniform(0.7, 1.15, (n_max, 4))
     bright = rng.random(n_max) < 0.75
     opacity = rng.uniform(0.7, 1.0, n_max)
     if strength == 0:
@@ -70,8 +70,10 @@ def stains(img, strength, rng):
     tide = np.exp(-(((potential - 0.31) / 0.045) ** 2)) * np.clip(0.4 + 0.25 * tide_noise, 0.0, 0.75)
     fox = np.zeros((h, w), np.uint8)
     for (fx, fy), r, a in zip(fixed_point(fox_xy[:n_fox]), fox_r[:n_fox], fox_a[:n_fox]):
-        cv2.circle(fox, (int(fx), int(fy)), int(r * (1 << SHIFT)), int(255 * a), -1, cv2.LINE_AA, SHIFT)
-    fox = cv2.GaussianBlur(fox, (0, 0), 0.8 * size_unit(img) + 0.3).astype(np.float32) / 255.0
+        for grow, dim in ((1.8, 0.35), (1.0, 1.0)):  # a faint halo, then the rust core
+            cv2.circle(fox, (int(fx), int(fy)), int(grow * r * (1 << SHIFT)), int(255 * a * dim), -1,
+                       cv2.LINE_AA, SHIFT)
+    fox = fox.astype(np.float32) / 255.0
     alpha = np.maximum(np.maximum(body, tide), fox) * (0.45 + 0.55 * strength)
     out = tint_multiply(img, tint * 0.75, alpha)
     return out, alpha > 0.2, {"stains": n, "foxing": n_fox, "tint": [round(float(c), 3) for c in tint]}
