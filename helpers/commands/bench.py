@@ -44,7 +44,7 @@ def run(args) -> Report:
         out = out_dir / f"{name}.json"
         info(f"bench: {name} -> {out}")
         result = subprocess.run([sys.executable, str(BENCH_DIR / f"{name}.py"), "--out", str(out)],
-                                stdout=sys.stderr, stderr=sys.stderr)
+                                stdout=2, stderr=2)  # progress goes to our stderr
         if result.returncode != 0:
             report.fail(name, f"benchmark exited with status {result.returncode}")
             continue
