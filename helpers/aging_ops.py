@@ -280,7 +280,7 @@ def tarnish(img, strength, rng):
     blotchy, fine = smooth_noise(rng, h, w, 5), smooth_noise(rng, h, w, 20)
     if strength == 0:
         return untouched(img)
-    reach = width * strength * np.maximum(1.0 + 0.45 * blotchy, 0.2)
+    reach = width * strength * np.maximum(1.0 + 0.3 * blotchy, 0.3)
     depth = np.clip(1.0 - (edge_distance(h, w) + 0.012 * fine) / reach, 0.0, 1.0)  # 1 at the rim
     colour = (_TARNISH_LUT if img.ndim == 3 else _TARNISH_LUT @ LUMA)[np.rint(depth * 255).astype(np.uint8)]
     alpha = cv2.pow(depth, 0.7) * 0.85
