@@ -249,8 +249,9 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _read_history(run_dir: Path, up_to_step: int) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
+def read_history(run_dir: str | Path, up_to_step: float = math.inf) -> list[dict]:
+    """The step and epoch records of a run folder's metrics.jsonl (those up to a checkpoint's step)."""
+    path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -302,7 +303,7 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
         state, meta = load_checkpoint(run_dir / "last.safetensors", expected_model=spec.name)
         epoch, step, first_step = meta["epoch"], meta["step"], meta["step_in_epoch"]
         best_val = meta.get("best_val_l1") or math.inf
-        history = _read_history(run_dir, step)
+        history = read_history(run_dir, step)
         trainer.load_state(state)
 
     def metadata(extra: dict) -> dict:

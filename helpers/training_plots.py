@@ -3,12 +3,12 @@
 The same two figures serve both places: `fit` writes them into the run folder (loss_curves.png,
 samples/epoch_XXX.png) and, in a notebook, `LivePlot` shows them through display handles that are
 updated in place, so the notebook keeps one loss figure rather than a scroll of stale ones.
-Figures are `matplotlib.figure.Figure` objects rendered with Agg: no pyplot state, no GUI backend.
+Figures are helpers.plots.ImageFigure objects: no pyplot state, no GUI backend, shown inline when a
+notebook cell returns one.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .io import atomic_write_bytes
+from .plots import ImageFigure, figure_png
 
-GENERATOR_CURVES = {"g_adv": "adversarial", "g_l1": "L1 (x lambda in the loss)", "g_mask": "mask BCE"}
+GENERATOR_CURVES = {"g_adv": "adversarial", "g_l1": "L1 (times lambda in the loss)", "g_mask": "mask BCE"}
 DISCRIMINATOR_CURVES = {"d_real": "on real", "d_fake": "on fake"}
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
 
 
 def _smooth(values: np.ndarray, width: int) -> np.ndarray:
@@ -39,7 +34,7 @@ def loss_figure(history: list[dict]) -> Figure:
     """Generator losses and discriminator losses per step; train and validation L1 per epoch."""
     steps = [r for r in history if r["kind"] == "step"]
     epochs = [r for r in history if r["kind"] == "epoch"]
-    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    fig = ImageFigure(figsize=(13, 3.4), layout="constrained")
     ax_g, ax_d, ax_v = fig.subplots(1, 3)
     width = max(1, len(steps) // 50)
     for ax, curves, title in ((ax_g, GENERATOR_CURVES, "generator"), (ax_d, DISCRIMINATOR_CURVES, "discriminator")):
@@ -49,6 +44,7 @@ def loss_figure(history: list[dict]) -> Figure:
                 x, y = np.array(points).T
                 ax.plot(x[width - 1:] if len(x) >= width else x, _smooth(y, width), label=label, lw=1)
         ax.set(title=f"{title} loss" + (f" (mean of {width} steps)" if width > 1 else ""), xlabel="step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend(fontsize=8)
     # The loss's L1 is measured in the models' [-1, 1] range; halved it is in image units like validation.
@@ -60,17 +56,20 @@ def loss_figure(history: list[dict]) -> Figure:
             ax_v.plot(x, y, style, label=label, ms=4)
     ax_v.set(title="loss per epoch (images in [0, 1])", xlabel="epoch")
     ax_v.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs:
+        ax_v.set_xlim(0.5, epochs[-1]["epoch"] + 0.5)
     if ax_v.lines:
         ax_v.legend(fontsize=8)
     return fig
 
 
-def triptych_figure(triptychs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], title: str = "") -> Figure:
-    """One row per image: clean, damaged, restored (C x H x W float arrays in [0, 1])."""
-    fig = Figure(figsize=(7.5, 2.6 * len(triptychs) + 0.3), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(triptychs), 3))
-    for index, (row, images) in enumerate(zip(axes, triptychs)):
-        for ax, image, label in zip(row, images, ("clean", "damaged", "restored")):
+def triptych_figure(rows: list[tuple[np.ndarray, ...]], title: str = "",
+                    labels: tuple[str, ...] = ("clean", "damaged", "restored")) -> Figure:
+    """One row per photo, one column per label (C x H x W float arrays in [0, 1], any sizes)."""
+    fig = ImageFigure(figsize=(2.5 * len(labels), 2.6 * len(rows) + 0.3), layout="constrained")
+    axes = np.asarray(fig.subplots(len(rows), len(labels), squeeze=False))
+    for index, (row, images) in enumerate(zip(axes, rows)):
+        for ax, image, label in zip(row, images, labels):
             image = np.clip(np.moveaxis(np.asarray(image), 0, -1), 0, 1)
             if image.shape[-1] == 1:
                 ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
@@ -85,11 +84,11 @@ def triptych_figure(triptychs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
 
 
 def save_loss_curves(path: str | Path, history: list[dict]) -> Path:
-    return atomic_write_bytes(path, _png(loss_figure(history)), overwrite=True)
+    return atomic_write_bytes(path, figure_png(loss_figure(history)), overwrite=True)
 
 
 def save_triptychs(path: str | Path, triptychs: list, title: str = "") -> Path:
-    return atomic_write_bytes(path, _png(triptych_figure(triptychs, title)), overwrite=True)
+    return atomic_write_bytes(path, figure_png(triptych_figure(triptychs, title)), overwrite=True)
 
 
 class LivePlot:
@@ -106,10 +105,10 @@ class LivePlot:
         steps = sum(r["kind"] == "step" for r in history)
         if triptychs is None and steps % self.every:
             return
-        image = Image(data=_png(loss_figure(history)))
+        image = Image(data=figure_png(loss_figure(history)))
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:
             self.handle.update(image)
         if triptychs:
-            display(Image(data=_png(triptych_figure(triptychs, f"epoch {history[-1]['epoch']}"))))
+            display(Image(data=figure_png(triptych_figure(triptychs, f"epoch {history[-1]['epoch']}"))))

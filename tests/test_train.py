@@ -123,9 +123,14 @@ def test_every_model_kind_trains_and_logs_its_losses(tmp_path, model_config):
     assert meta["model_config"] == build(**model_config)[2].config
 
 
-def test_bf16_autocast_runs_on_cpu(tmp_path):
-    result = fit(_config(epochs=1, amp="bf16"), SyntheticPairs(4), None, tmp_path / "run")
-    assert result["steps"] == 2
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # a step fp16 skipped
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, amp):
+    run = tmp_path / "run"
+    fit(_config(epochs=1, amp=amp, channels_last=True), SyntheticPairs(4), None, run)
+    scaler = load_checkpoint(run / "last.safetensors", ["scaler"])[0]["scaler"]
+    assert (scaler.get("scale", 0) > 0) == (amp == "fp16")  # the grad scaler is saved with its scale
+    assert fit(_config(epochs=2, amp=amp, channels_last=True), SyntheticPairs(4), None, run, resume=True)["steps"] == 4
 
 
 def test_epoch_batches_split_the_data_between_processes():

@@ -2,7 +2,8 @@
 
 The generator takes a damaged 1x256x256 photo in [-1, 1] and returns a restored one. Its odd shape is
 the study's: transposed convolutions *inflate* the image to 64x1036x1036 and max pooling shrinks it back,
-which is why it trains slowly and needs about 1.9 GB of activations per image (benchmarks/train_speed.py).
+which is why it trains slowly and needs 1.5 to 2 GB of activations per image in a batch (peak RSS on a
+CPU: 2.3 GB at batch 1, 6.6 GB at batch 4; benchmarks/train_speed.json).
 Shapes along the way: 259, 518, 1036, 259 (pool 4), 260, 257 (pool 4, stride 1), 256. 693,696 parameters.
 
 The discriminator is a binary classifier ending in Linear(100, 2) + Softmax, 1,851,426 parameters. The
