@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from . import HelpersError, UsageError
@@ -128,7 +129,7 @@ def _as_float(img):
         return img.astype(np.float32)
     if img.dtype not in (np.uint8, np.uint16):
         raise HelpersError(f"cannot age an image of dtype {img.dtype}: expected uint8, uint16 or float")
-    return img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+    return np.multiply(img, np.float32(1.0 / np.iinfo(img.dtype).max), dtype=np.float32)
 
 
 def _restore_dtype(aged, like):
@@ -136,6 +137,8 @@ def _restore_dtype(aged, like):
     aged = aged.reshape(like.shape)
     if like.dtype.kind == "f":
         return aged.astype(like.dtype)
+    if like.dtype == np.uint8:  # the common case in one pass: scale, round, saturate
+        return cv2.convertScaleAbs(aged, alpha=255.0)
     top = float(np.iinfo(like.dtype).max)
     return np.clip(np.rint(aged * top), 0, top).astype(like.dtype)
 
@@ -161,7 +164,8 @@ def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, s
         if name not in plan:
             continue
         x, op_mask, op_params = op(x, plan[name], np.random.default_rng(streams[name]))
-        x = np.clip(x, 0.0, 1.0, dtype=np.float32) if plan[name] > 0 else x
+        if plan[name] > 0:  # a fresh array: clip it in place
+            x = np.clip(x, 0.0, 1.0, out=x) if x.dtype == np.float32 else np.clip(x, 0.0, 1.0, dtype=np.float32)
         mask |= op_mask
         params.append({"op": name, "strength": round(plan[name], 4), **op_params})
     if not any(plan.values()):  # nothing to do: hand back the exact input, even for float64

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from .aging_primitives import (LUMA, SHIFT, area_count, blend, colour_field, edge_distance, fine_noise,
-                               fixed_point, like, no_mask, noise_grid, pixel_grid, random_curves, size_unit,
-                               smooth_noise, smoothstep, stroke_layer, tint_multiply, to_luma, untouched,
-                               upsample)
+                               fixed_point, like, no_mask, noise_grid, opacity, pixel_grid, random_curves,
+                               size_unit, smooth_noise, smoothstep, stroke_layer, tint_multiply, to_luma,
+                               untouched, upsample)
 
 
 def scratches(img, strength, rng):
@@ -26,7 +26,7 @@ def scratches(img, strength, rng):
     curves = random_curves(rng, n_max, h, w, 0.03, 0.9, 0.12, jitter=0.5 * size_unit(img))
     widths = (1.0 + 1.2 * rng.random((n_max, 1)) ** 4 * size_unit(img)) * rng.uniform(0.7, 1.15, (n_max, 4))
     bright = rng.random(n_max) < 0.75
-    opacity = rng.uniform(0.7, 1.0, n_max)
+    ink = rng.uniform(0.7, 1.0, n_max)
     if strength == 0:
         return untouched(img)
     n = math.ceil(strength * n_max)
@@ -35,18 +35,24 @@ def scratches(img, strength, rng):
     layers = {}
     for is_bright in (True, False):
         pick = bright[:n] == is_bright
-        layers[is_bright] = stroke_layer(h, w, curves[:n][pick], widths[:n][pick], opacity[:n][pick] * fade)
+        layers[is_bright] = stroke_layer(h, w, curves[:n][pick], widths[:n][pick], ink[:n][pick] * fade)
     out = blend(img, (0.96, 0.95, 0.92), layers[True])
     out = blend(out, (0.2, 0.18, 0.16), layers[False] * 0.7)  # dirt in a groove is less opaque
     mask = np.maximum(layers[True], layers[False] * 0.7) > 0.3
     return out, mask, {"count": n, "bright": int(bright[:n].sum())}
 
 
+def _scaled_size(h, w, longest):
+    scale = min(1.0, longest / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def stains(img, strength, rng):
     """Water stains (mottled yellow-brown blotches with a darker, uneven tide line) and foxing (small
-    rust-brown spots). Blob shapes come from a 64 px field; edges and tide lines are drawn at full size."""
+    rust-brown spots). Blob shapes come from a 64 px field; edges, tide lines and spots are drawn at half
+    size, which their soft edges hide, and resized up."""
     h, w = img.shape[:2]
-    lh, lw = max(1, round(h * min(1.0, 64 / max(h, w)))), max(1, round(w * min(1.0, 64 / max(h, w))))
+    lh, lw = _scaled_size(h, w, 64)
     n_max = 5
     centre = rng.random((n_max, 2)) * (lw, lh)
     radius = rng.uniform(0.06, 0.2, (n_max, 2)) * min(lh, lw) + 0.5
@@ -54,7 +60,7 @@ def stains(img, strength, rng):
     mottle, tide_noise = smooth_noise(rng, lh, lw, 10), smooth_noise(rng, lh, lw, 24)
     fox_max = area_count(img, 40)
     fox_xy = rng.random((fox_max, 2)) * (w, h)
-    fox_r = (0.6 + 2.5 * rng.random(fox_max) ** 2) * size_unit(img)
+    fox_r = (0.8 + 2.5 * rng.random(fox_max) ** 2) * size_unit(img)
     fox_a = rng.uniform(0.4, 1.0, fox_max)
     tint = np.array([0.62, 0.45, 0.26]) + rng.normal(0.0, 0.03, 3)
     if strength == 0:
@@ -64,17 +70,22 @@ def stains(img, strength, rng):
     potential = np.zeros((lh, lw), np.float32)
     for (cx, cy), (rx, ry) in zip(centre[:n].tolist(), radius[:n].tolist()):  # floats keep float32
         potential += np.exp(-(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2))
-    fields = cv2.merge([potential * np.maximum(1.0 + ragged, 0.3), mottle, tide_noise])
-    potential, mottle, tide_noise = cv2.split(cv2.resize(fields, (w, h), interpolation=cv2.INTER_LINEAR))
-    body = smoothstep(potential, 0.3, 0.6) * np.clip(0.38 + 0.12 * mottle, 0.15, 0.6)
-    tide = np.exp(-(((potential - 0.31) / 0.045) ** 2)) * np.clip(0.4 + 0.25 * tide_noise, 0.0, 0.75)
-    fox = np.zeros((h, w), np.uint8)
-    for (fx, fy), r, a in zip(fixed_point(fox_xy[:n_fox]), fox_r[:n_fox], fox_a[:n_fox]):
-        for grow, dim in ((1.8, 0.35), (1.0, 1.0)):  # a faint halo, then the rust core
-            cv2.circle(fox, (int(fx), int(fy)), int(grow * r * (1 << SHIFT)), int(255 * a * dim), -1,
-                       cv2.LINE_AA, SHIFT)
-    fox = fox.astype(np.float32) / 255.0
-    alpha = np.maximum(np.maximum(body, tide), fox) * (0.45 + 0.55 * strength)
+    fields = cv2.merge([potential * np.maximum(1.0 + ragged, 0.3), np.clip(0.38 + 0.12 * mottle, 0.15, 0.6),
+                        np.clip(0.4 + 0.25 * tide_noise, 0.0, 0.75)])
+    mh, mw = _scaled_size(h, w, max(64, max(h, w) / 2))
+    fields = cv2.resize(fields, (mw, mh), interpolation=cv2.INTER_LINEAR)
+    potential, body_density, tide_density = cv2.split(fields)
+    blot = np.maximum(smoothstep(potential, 0.3, 0.6) * body_density,
+                      np.exp(-(((potential - 0.31) / 0.045) ** 2)) * tide_density)
+    fox = np.zeros((mh, mw), np.uint8)  # at half size too: upsampling softens the spots' edges
+    centres = [tuple(c) for c in fixed_point(fox_xy[:n_fox] * (mw / w, mh / h)).tolist()]
+    for grow, dim in ((1.8, 0.3), (1.0, 1.0)):  # faint halos, then the rust cores
+        radii = fixed_point(grow * fox_r[:n_fox] * mw / w).tolist()
+        for centre_xy, r, ink in zip(centres, radii, (255 * dim * fox_a[:n_fox]).astype(int).tolist()):
+            cv2.circle(fox, centre_xy, r, ink, -1, cv2.LINE_AA, SHIFT)
+    fox = cv2.GaussianBlur(fox, (0, 0), 0.7)  # round soft spots, not upsampled diamonds
+    alpha = cv2.resize(np.maximum(blot, opacity(fox)), (w, h), interpolation=cv2.INTER_LINEAR)
+    alpha *= 0.45 + 0.55 * strength
     out = tint_multiply(img, tint * 0.75, alpha)
     return out, alpha > 0.2, {"stains": n, "foxing": n_fox, "tint": [round(float(c), 3) for c in tint]}
 
@@ -100,9 +111,13 @@ def overexposure(img, strength, rng):
     if strength == 0:
         return untouched(img)
     y, x = pixel_grid(h, w)
-    ramp = (x / max(w - 1, 1) - 0.5) * math.cos(angle) + (y / max(h - 1, 1) - 0.5) * math.sin(angle) + 0.5
-    gain = 1.0 + strength * (base_gain + ramp_gain * np.clip(ramp, 0, 1))
-    out = cv2.pow(np.clip(img * like(img, gain) + 0.06 * strength, 0.0, 1.0), 1.0 / (1.0 + 0.5 * strength))
+    # gain = 1 + strength * (base + ramp * position along `angle`), built from a column plus a row
+    ramp = strength * ramp_gain
+    gain = (1.0 + strength * base_gain + ramp * (0.5 + math.sin(angle) * (y / max(h - 1, 1) - 0.5))
+            + ramp * math.cos(angle) * (x / max(w - 1, 1) - 0.5))
+    out = img * like(img, gain)
+    out += 0.06 * strength
+    out = cv2.pow(np.clip(out, 0.0, 1.0, out=out), 1.0 / (1.0 + 0.5 * strength))
     return out, no_mask(img), {"gain": round(1 + strength * base_gain, 4), "angle": round(angle, 4)}
 
 
@@ -152,7 +167,7 @@ def dust(img, strength, rng):
     xy = rng.random((n_max, 2)) * (w, h)
     radius = (0.4 + 1.8 * rng.random(n_max) ** 3) * size_unit(img)
     squash, tilt = rng.uniform(0.4, 1.0, n_max), rng.uniform(0, 180, n_max)  # specks are clumps, not discs
-    opacity = rng.uniform(0.55, 1.0, n_max)
+    ink = rng.uniform(0.55, 1.0, n_max)
     dark = rng.random(n_max) < 0.7
     hairs = random_curves(rng, hair_max, h, w, 0.01, 0.06, 0.4)
     hair_dark = rng.random(hair_max) < 0.6
@@ -160,13 +175,13 @@ def dust(img, strength, rng):
         return untouched(img)
     n, n_hair = math.ceil(strength * n_max), math.ceil(strength * hair_max) if strength > 0.3 else 0
     layers = {True: np.zeros((h, w), np.uint8), False: np.zeros((h, w), np.uint8)}
-    for (px, py), r, q, a, o, d in zip(fixed_point(xy[:n]), radius, squash, tilt, opacity, dark):  # n specks
+    for (px, py), r, q, a, o, d in zip(fixed_point(xy[:n]), radius, squash, tilt, ink, dark):  # n specks
         axes = (int(r * (1 << SHIFT)), int(r * q * (1 << SHIFT)))
         cv2.ellipse(layers[bool(d)], (int(px), int(py)), axes, a, 0, 360, int(255 * o), -1,
                     cv2.LINE_AA, SHIFT)
     for curve, d in zip(hairs[:n_hair], hair_dark[:n_hair]):
         cv2.polylines(layers[bool(d)], [curve], False, 230, 1, cv2.LINE_AA, SHIFT)
-    dark_a, bright_a = (layers[k].astype(np.float32) / 255.0 for k in (True, False))
+    dark_a, bright_a = opacity(layers[True]), opacity(layers[False])
     out = blend(blend(img, (0.06, 0.06, 0.06), dark_a), (0.95, 0.95, 0.93), bright_a)
     return out, np.maximum(dark_a, bright_a) > 0.4, {"specks": n, "hairs": n_hair}
 
@@ -235,7 +250,7 @@ def jpeg(img, strength, rng):
     _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     out = decoded if img.ndim == 2 else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    return out.astype(np.float32) / 255.0, no_mask(img), {"quality": quality}
+    return opacity(out), no_mask(img), {"quality": quality}
 
 
 def torn_corners(img, strength, rng):
@@ -260,7 +275,7 @@ def torn_corners(img, strength, rng):
         cv2.fillPoly(fill, [fixed_point(np.vstack([origin, pts]))], 255, cv2.LINE_AA, SHIFT)
         rim_width = max(1, round(2 * size_unit(img)))
         cv2.polylines(rim, [fixed_point(pts)], False, 255, rim_width, cv2.LINE_AA, SHIFT)
-    fill_a, rim_a = fill.astype(np.float32) / 255.0, rim.astype(np.float32) / 255.0
+    fill_a, rim_a = opacity(fill), opacity(rim)
     out = blend(blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a)
     return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
 

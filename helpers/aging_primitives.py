@@ -55,12 +55,21 @@ def colour_field(img, colour, field, offset=(0.0, 0.0, 0.0)):
 
 def blend(img, colour, alpha):
     """Paint `colour` over `img` with per-pixel opacity `alpha` (HxW)."""
+    if img.ndim == 2:
+        return img + (float(np.asarray(colour, np.float32) @ LUMA) - img) * alpha
     return img - img * like(img, alpha) + colour_field(img, colour, alpha)
 
 
 def tint_multiply(img, colour, alpha):
     """Multiply by `colour` with opacity `alpha`: stains darken and colour but keep the picture under them."""
+    if img.ndim == 2:
+        return img * (1.0 - float(1.0 - np.asarray(colour, np.float32) @ LUMA) * alpha)
     return img * (1.0 - colour_field(img, 1.0 - np.asarray(colour), alpha))
+
+
+def opacity(layer):
+    """A uint8 drawing layer as float32 opacity in [0, 1], in one pass."""
+    return np.multiply(layer, np.float32(1 / 255), dtype=np.float32)
 
 
 def noise_grid(rng, h, w, cells):
@@ -124,11 +133,15 @@ def stroke_layer(h, w, curves, thicknesses, opacities):
     """Draw curves into an alpha layer, anti-aliased, one thickness per quarter of a curve so a scratch
     widens and narrows along its length."""
     layer = np.zeros((h, w), dtype=np.uint8)
-    for curve, thickness, opacity in zip(curves, thicknesses, opacities):
-        for j, tk in enumerate(thickness):
-            cv2.polylines(layer, [curve[6 * j: 6 * j + 7]], False, int(255 * opacity), max(1, round(tk)),
-                          cv2.LINE_AA, SHIFT)
-    return layer.astype(np.float32) / 255.0
+    for curve, thickness, alpha in zip(curves, thicknesses, opacities):
+        widths = np.maximum(1, np.rint(thickness)).astype(int).tolist()
+        start = 0
+        for j in range(1, len(widths) + 1):  # one call per run of equal widths: most scratches are 1 px
+            if j == len(widths) or widths[j] != widths[start]:
+                cv2.polylines(layer, [curve[6 * start: 6 * j + 1]], False, int(255 * alpha), widths[start],
+                              cv2.LINE_AA, SHIFT)
+                start = j
+    return opacity(layer)
 
 
 def edge_distance(h, w, roundness=0.04):
