@@ -91,11 +91,15 @@ def measure(paths, *, workers, repeats, rgb, presets):
 
 
 def _meets_targets(single, multi):
+    """Wall clock: the single-process extra cost and the pool's throughput as measured. CPU time: the
+    extra CPU per image in both settings and the pool's rate on idle cores; the fairer test while other
+    processes load the machine."""
     seed_single, seed_multi = single["presets"]["seed"], multi["presets"]["seed"]
     return {
         "wall_clock": bool(seed_single["extra_cost_vs_baseline"] <= TARGET_EXTRA_COST
                            and seed_multi["images_per_s"] >= TARGET_IMAGES_PER_S),
-        "cpu_time": bool(seed_single["extra_cpu_vs_baseline"] <= TARGET_EXTRA_COST
+        "cpu_time": bool(max(seed_single["extra_cpu_vs_baseline"], seed_multi["extra_cpu_vs_baseline"])
+                         <= TARGET_EXTRA_COST
                          and seed_multi["cpu_bound_images_per_s"] >= TARGET_IMAGES_PER_S),
     }
 

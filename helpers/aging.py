@@ -144,7 +144,8 @@ def _restore_dtype(aged, like):
 
 
 def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, seed: int | None = 0,
-              operators: dict[str, float] | None = None, rng: np.random.Generator | None = None) -> AgingResult:
+              operators: dict[str, float] | None = None,
+              rng: np.random.Generator | None = None) -> AgingResult:
     """Age one image with a preset (random choice and strengths per seed) or with fixed `operators`
     (name -> strength, as the slider widgets do). `strength` scales every operator's strength.
 
@@ -165,7 +166,7 @@ def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, s
             continue
         x, op_mask, op_params = op(x, plan[name], np.random.default_rng(streams[name]))
         if plan[name] > 0:  # a fresh array: clip it in place
-            x = np.clip(x, 0.0, 1.0, out=x) if x.dtype == np.float32 else np.clip(x, 0.0, 1.0, dtype=np.float32)
+            x = np.clip(x, 0.0, 1.0, out=x if x.dtype == np.float32 else None, dtype=np.float32)
         mask |= op_mask
         params.append({"op": name, "strength": round(plan[name], 4), **op_params})
     if not any(plan.values()):  # nothing to do: hand back the exact input, even for float64
