@@ -166,6 +166,14 @@ def encode_image(img: np.ndarray, suffix: str = ".png", *, jpeg_quality: int = 9
     return buf.tobytes()
 
 
+def _resolve(path: Path) -> Path:
+    """resolve(), except for a symbolic link loop, which resolve() refuses: its absolute path then."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False,
                        protected: Iterable[str | os.PathLike] = ()) -> Path:
     """Write via a temporary file in the same folder and rename, so readers never see a partial file.
@@ -174,9 +182,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     `overwrite` is true.
     """
     path = Path(path)
-    target = path.resolve()
+    target = _resolve(path)
     for other in protected:
-        if Path(other).resolve() == target:
+        if _resolve(Path(other)) == target:
             raise ImageWriteError(f"{path}: refusing to write over an input file")
     if path.exists() and not overwrite:
         raise ImageWriteError(f"{path}: already exists (use --overwrite to replace it)")
