@@ -1,11 +1,49 @@
-"""`python -m helpers restore`: not built yet (see the open issues); kept so --help shows the whole contract."""
+"""`python -m helpers restore SRC... --out DIR`: restore damaged photos with the U-Net (bundled checkpoint),
+the study's seed DCGAN, or the classical OpenCV baseline. See helpers/restore.py for what it guarantees."""
 
-from .. import UsageError
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import HelpersError, UsageError
+from ..io import DEFAULT_MAX_PIXELS
 
 
 def add_arguments(parser):
-    parser.add_argument("rest", nargs="*", help="arguments of the future command")
+    parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
+    parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
+    parser.add_argument("--model", default="unet", choices=["unet", "seed-dcgan", "classical"],
+                        help="restorer (default unet, with the bundled checkpoint)")
+    parser.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the bundled one")
+    parser.add_argument("--tile", type=int, default=512,
+                        help="tile size for large scans, 0 = whole image at once (default 512; the "
+                             "seed DCGAN always uses 256x256 tiles)")
+    parser.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles (default 64)")
+    parser.add_argument("--save-mask", action="store_true", help="also write NAME_mask.png, the damage found")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--rgb", action="store_true", help="write RGB even for gray inputs")
+    parser.add_argument("--keep-depth", action="store_true", help="16-bit inputs give 16-bit outputs")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="accept a .pt/.pth checkpoint (read with weights_only=True); only for files you trust")
+    parser.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args):
-    raise UsageError("'restore' is not available yet in this version")
+    from ..checkpoints import PICKLE_SUFFIXES
+    from ..restore import load_restorer, restore_files
+
+    if args.tile < 0 or args.overlap < 0 or args.max_pixels < 1:
+        raise UsageError("--tile and --overlap must be >= 0 and --max-pixels >= 1")
+    if args.tile and args.overlap * 2 >= args.tile:
+        raise UsageError(f"--overlap {args.overlap} must be less than half of --tile {args.tile}")
+    if args.checkpoint and Path(args.checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
+        raise HelpersError(f"{args.checkpoint}: pickle checkpoints can run code when loaded; refused (use a "
+                           ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
+                           "with torch.load(weights_only=True))")
+    restorer = load_restorer(args.model, args.checkpoint, trust_pickle=args.trust_pickle, device=args.device)
+    return restore_files(args.sources, args.out, restorer, tile=args.tile, overlap=args.overlap,
+                         save_mask=args.save_mask, overwrite=args.overwrite, rgb=args.rgb,
+                         keep_depth=args.keep_depth, max_pixels=args.max_pixels, progress=not args.quiet)

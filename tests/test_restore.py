@@ -1,0 +1,502 @@
+"""`python -m helpers restore`: every odd-but-valid input is restored right, every bad one refused with its
+reason while the others go on, inputs never change, outputs are atomic, checkpoints are checked, and
+tiles blend without seams.
+
+The model is a tiny U-Net whose correction layer adds a constant +0.1 (in [0, 1]), so every test can
+check that the model really ran on the right pixels, in the right orientation, with the right chroma.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import restore as restore_module
+from helpers.__main__ import main
+from helpers.checkpoints import save_checkpoint
+from helpers.io import read_image
+from helpers.models import build_models
+
+TINY = {"channels": 1, "width": 8, "depth": 2, "max_width": 16, "bottleneck_blocks": 1, "disc_width": 8}
+SHIFT = 0.1  # what the test model adds to every pixel, in [0, 1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors; OpenMP threads only wait for each other on a busy machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def _shift_model(config=TINY):
+    generator, _, spec = build_models("unet", **config)
+    torch.nn.init.constant_(generator.to_correction.bias, 2 * SHIFT)  # [-1, 1] units
+    return generator, spec
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    generator, spec = _shift_model()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, {"generator": generator.state_dict()}, {"model": "unet", "model_config": spec.config})
+    return path
+
+
+def cli(capsys, *args) -> tuple[int, dict | None, str]:
+    """Run the command in this process: (exit status, its --json document, stderr)."""
+    code = main(["restore", *map(str, args), "--json", "--quiet"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
+
+
+def _shifted(img: np.ndarray) -> np.ndarray:
+    top = np.iinfo(img.dtype).max
+    return np.clip(img.astype(np.float64) + SHIFT * top, 0, top)
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    """Bytes (or link target) of every entry under folder, to prove inputs stay identical."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            state[str(path)] = "link:" + os.readlink(path)
+        elif path.is_file():
+            state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
+
+
+def _gradient(h=30, w=40) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 200 // (w - 1), y * 200 // (h - 1), np.full_like(x, 60)], -1).astype(np.uint8)
+
+
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims width x height; the pixels are never there (nothing is allocated)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)))
+
+
+# ---------------------------------------------------------------- odd but valid inputs
+
+def test_gray_and_color_keep_size_layout_and_get_the_model_applied(tmp_path, capsys, checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = _gradient()[..., 0]
+    Image.fromarray(gray).save(src / "gray.png")
+    Image.fromarray(_gradient()).save(src / "color.png")
+    code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 0, err
+    out_gray, out_color = read_image(tmp_path / "out/gray.png"), read_image(tmp_path / "out/color.png")
+    assert out_gray.shape == gray.shape and out_gray.dtype == np.uint8
+    assert np.abs(out_gray - _shifted(gray)).max() <= 1
+    # a gray model restores the luminance: every channel moves by the same amount, chroma is kept
+    assert out_color.shape == (30, 40, 3)
+    assert np.abs(out_color - _shifted(_gradient())).max() <= 2
+    assert len(doc["outputs"]) == 2 and doc["failures"] == []
+
+
+def test_rgb_flag_writes_color_for_gray_input(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 1]).save(tmp_path / "g.png")
+    code, _, err = cli(capsys, tmp_path / "g.png", "--out", tmp_path / "out", "--checkpoint", checkpoint, "--rgb")
+    assert code == 0, err
+    out = read_image(tmp_path / "out/g.png")
+    assert out.shape == (30, 40, 3) and np.array_equal(out[..., 0], out[..., 2])
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_16_bit_stays_16_bit_only_with_keep_depth(tmp_path, capsys, checkpoint, color):
+    img16 = _gradient().astype(np.uint16) * 257 + 7
+    img16 = img16 if color else img16[..., 0]
+    cv2.imwrite(str(tmp_path / "deep.png"), img16[..., ::-1] if color else img16)
+    code, _, err = cli(capsys, tmp_path / "deep.png", "--out", tmp_path / "keep", "--checkpoint", checkpoint,
+                       "--keep-depth")
+    assert code == 0, err
+    kept = read_image(tmp_path / "keep/deep.png")
+    assert kept.dtype == np.uint16 and kept.shape == img16.shape
+    assert np.abs(kept - _shifted(img16)).max() <= (64 if color else 4)  # color: YCrCb round trip in float32
+    cli(capsys, tmp_path / "deep.png", "--out", tmp_path / "eight", "--checkpoint", checkpoint)
+    assert read_image(tmp_path / "eight/deep.png").dtype == np.uint8
+
+
+def test_rgba_cmyk_palette_and_exif_rotated_files(tmp_path, capsys, checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgba = np.dstack([_gradient(), np.full((30, 40), 255, np.uint8)])
+    rgba[:10, :, 3] = 0  # transparent top: composited on white
+    Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
+    Image.fromarray(_gradient()).convert("CMYK").save(src / "cmyk.jpg", quality=95)
+    Image.fromarray(_gradient()).convert("P", palette=Image.ADAPTIVE).save(src / "palette.gif")
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, 20:] = 200  # left half dark as stored; EXIF 6 turns it 90 degrees clockwise for display
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(src / "rotated.jpg", exif=exif, quality=95)
+    before = _snapshot(src)
+    code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 0, err
+    assert _snapshot(src) == before
+    alpha = read_image(tmp_path / "out/alpha.png")
+    assert alpha.shape == (30, 40, 3) and alpha[:10].min() == 255
+    for name in ("cmyk", "palette"):
+        out = read_image(tmp_path / f"out/{name}.png")
+        assert out.shape == (30, 40, 3)
+        assert np.abs(out - _shifted(read_image(next(src.glob(f"{name}.*"))))).mean() < 2
+    upright = read_image(tmp_path / "out/rotated.png")
+    assert upright.shape == (40, 20)  # portrait on display, written without EXIF
+    assert upright[:20].mean() + 100 < upright[20:].mean()  # the stored left (dark) half is now the top
+
+
+def test_nested_folders_and_unicode_names_are_mirrored(tmp_path, capsys, checkpoint):
+    src = tmp_path / "ålbum"
+    (src / "1890s" / "日本").mkdir(parents=True)
+    Image.fromarray(_gradient()[..., 0]).save(src / "1890s" / "日本" / "фото 1.png")
+    Image.fromarray(_gradient()).save(src / "top.jpg")
+    Image.fromarray(_gradient()).save(src / "top.png")  # same stem as top.jpg: both must survive
+    code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 0, err
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["1890s/日本/фото 1.png", "top.jpg.png", "top.png.png"]
+
+
+def test_glob_sources_mirror_the_tree_below_the_pattern(tmp_path, capsys, checkpoint):
+    (tmp_path / "scans" / "a").mkdir(parents=True)
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "scans" / "a" / "x.png")
+    code, _, err = cli(capsys, f"{tmp_path}/scans/**/*.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 0, err
+    assert (tmp_path / "out" / "a" / "x.png").is_file()
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 7), (2, 3), (5, 1)])
+def test_tiny_images_are_restored_by_padding(tmp_path, capsys, checkpoint, height, width):
+    img = np.full((height, width), 90, np.uint8)
+    Image.fromarray(img).save(tmp_path / "tiny.png")
+    code, _, err = cli(capsys, tmp_path / "tiny.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 0, err
+    out = read_image(tmp_path / "out/tiny.png")
+    assert out.shape == (height, width)
+    assert np.abs(out - _shifted(img)).max() <= 1
+
+
+def test_mask_is_saved_next_to_the_output(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "p.png")
+    code, doc, err = cli(capsys, tmp_path / "p.png", "--out", tmp_path / "out", "--checkpoint", checkpoint,
+                         "--save-mask")
+    assert code == 0, err
+    mask = read_image(tmp_path / "out/p_mask.png")
+    assert mask.shape == (30, 40) and mask.dtype == np.uint8
+    assert doc["outputs"][0]["mask"].endswith("p_mask.png")
+
+
+# ---------------------------------------------------------------- bad inputs
+
+def _bad_inputs(folder: Path) -> dict[str, str]:
+    """name -> a word the refusal must contain."""
+    good = _gradient()
+    ok, jpeg = cv2.imencode(".jpg", good)
+    jpeg = jpeg.tobytes()
+    (folder / "corrupt.jpg").write_bytes(jpeg[:2] + b"\xff\xc0\x00\x02" + bytes(range(256)) * 4)
+    Image.fromarray(good).save(folder / "whole.png")
+    whole = (folder / "whole.png").read_bytes()
+    (folder / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (folder / "whole.png").unlink()
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "random.png").write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    (folder / "text.jpg").write_text("this is not a photograph\n")
+    _png_header(folder / "huge.png", 30000, 30000)
+    os.symlink("loop.png", folder / "loop.png")
+    return {"corrupt.jpg": "", "truncated.png": "truncated", "empty.png": "empty", "random.png": "not an image",
+            "text.jpg": "not an image", "huge.png": "exceeds the limit", "loop.png": "link"}
+
+
+def test_bad_inputs_are_each_refused_with_a_reason_while_good_ones_are_restored(tmp_path, capsys, checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    expected = _bad_inputs(src)
+    Image.fromarray(_gradient()).save(src / "good.png")
+    before = _snapshot(src)
+    code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 1
+    assert _snapshot(src) == before  # inputs byte-identical
+    assert (tmp_path / "out/good.png").is_file()
+    reasons = {Path(f["input"]).name: f["reason"] for f in doc["failures"]}
+    assert set(reasons) == set(expected)
+    for name, word in expected.items():
+        assert name in reasons[name] and word in reasons[name].lower(), reasons[name]
+        assert sum(name in line for line in err.splitlines()) == 1  # one line each on stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]  # no partial outputs
+
+
+def test_pixel_limit_can_be_raised_for_a_trusted_file(tmp_path, capsys, checkpoint):
+    _png_header(tmp_path / "big.png", 12000, 10000)
+    code, doc, _ = cli(capsys, tmp_path / "big.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 1 and "exceeds the limit" in doc["failures"][0]["reason"]
+    code, doc, _ = cli(capsys, tmp_path / "big.png", "--out", tmp_path / "out", "--checkpoint", checkpoint,
+                       "--max-pixels", 200_000_000)
+    assert code == 1 and "exceeds" not in doc["failures"][0]["reason"]  # now decoded: its missing pixels fail
+
+
+def test_output_folder_inside_the_input_folder_is_never_read_back(tmp_path, capsys, checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(_gradient()[..., 0]).save(src / name)
+    for _ in range(2):
+        code, doc, err = cli(capsys, src, "--out", src / "restored", "--checkpoint", checkpoint, "--overwrite")
+        assert code == 0, err
+        assert sorted(Path(o["input"]).name for o in doc["outputs"]) == ["a.png", "b.png"]
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png")) == [
+        "a.png", "b.png", "restored/a.png", "restored/b.png"]
+
+
+def test_never_writes_over_an_input(tmp_path, capsys, checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_gradient()[..., 0]).save(src / "a.png")
+    before = _snapshot(src)
+    code, _, err = cli(capsys, src, "--out", src, "--checkpoint", checkpoint, "--overwrite")
+    assert code == 2 and "input folder" in err
+    code, doc, _ = cli(capsys, src / "a.png", "--out", src, "--checkpoint", checkpoint, "--overwrite")
+    assert code == 1 and "output folder" in doc["failures"][0]["reason"]
+    assert _snapshot(src) == before
+
+
+def test_existing_outputs_are_replaced_only_with_overwrite(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/a.png").write_bytes(b"older result")
+    code, doc, _ = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
+    assert code == 1 and "already exists" in doc["failures"][0]["reason"]
+    assert (tmp_path / "out/a.png").read_bytes() == b"older result"
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", checkpoint,
+                       "--overwrite")
+    assert code == 0, err
+    assert read_image(tmp_path / "out/a.png").shape == (30, 40)
+
+
+def test_an_interrupted_write_leaves_no_partial_file(tmp_path, capsys, checkpoint, monkeypatch):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("helpers.io.os.replace", interrupted)
+    assert main(["restore", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--checkpoint",
+                 str(checkpoint), "--quiet"]) == 130
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_output_folder_whose_parent_is_a_file_fails_cleanly(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "file" / "out", "--checkpoint", checkpoint)
+    assert code == 1 and "cannot write" in err and "Traceback" not in err
+
+
+def _read_only_folder_runner(folder: Path) -> list[str] | None:
+    """A command prefix under which `folder` is a read-only output folder, even for root; or None.
+
+    Non-root: chmod 555 is enforced. Root ignores permission bits, so a private mount namespace
+    (`unshare -m`) mounts a read-only tmpfs on the folder, visible only to that one command.
+    """
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return []
+    if not shutil.which("unshare"):
+        return None
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro tmpfs '{folder}'"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        return None
+    return ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o ro tmpfs '{folder}' && exec \"$0\" \"$@\""]
+
+
+def test_read_only_output_folder_is_refused_with_a_reason(tmp_path, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    out = tmp_path / "locked"
+    prefix = _read_only_folder_runner(out)
+    if prefix is None:
+        pytest.skip("running as root without mount namespaces: no way to make a folder read-only for root")
+    try:
+        result = subprocess.run(prefix + [sys.executable, "-m", "helpers", "restore", str(tmp_path / "a.png"),
+                                          "--out", str(out), "--checkpoint", str(checkpoint), "--quiet"],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        out.chmod(0o755)
+    assert result.returncode == 1, result.stderr
+    assert "cannot write" in result.stderr and str(out) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def test_pickle_checkpoints_need_trust_and_load_only_weights(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    generator, spec = _shift_model()
+    torch.save({"generator": generator.state_dict(), "metadata": {"model": "unet", "model_config": spec.config}},
+               tmp_path / "model.pt")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o1", "--checkpoint", tmp_path / "model.pt")
+    assert code == 1 and "pickle" in err and "--trust-pickle" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o2", "--checkpoint", tmp_path / "model.pt",
+                       "--trust-pickle")
+    assert code == 0, err
+    assert np.abs(read_image(tmp_path / "o2/a.png") - _shifted(_gradient()[..., 0])).max() <= 1
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled without weights_only."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_trusted_pickle_still_never_runs_code(tmp_path, capsys):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    torch.save({"generator": _Payload(tmp_path / "pwned")}, tmp_path / "evil.pth")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint",
+                       tmp_path / "evil.pth", "--trust-pickle")
+    assert code == 1 and "evil.pth" in err
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_corrupted_truncated_and_foreign_checkpoints_name_the_problem(tmp_path, capsys, checkpoint):
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    data = checkpoint.read_bytes()
+    corrupted = bytearray(data)
+    corrupted[-100] ^= 0xFF  # a weight byte
+    (tmp_path / "corrupted.safetensors").write_bytes(bytes(corrupted))
+    (tmp_path / "truncated.safetensors").write_bytes(data[: len(data) // 2])
+    seed, _, seed_spec = build_models("seed-dcgan")
+    save_checkpoint(tmp_path / "seed.safetensors", {"generator": seed.state_dict()},
+                    {"model": "seed-dcgan", "model_config": seed_spec.config})
+    wide, _, wide_spec = build_models("unet", **(TINY | {"width": 12}))
+    save_checkpoint(tmp_path / "other_shape.safetensors", {"generator": wide.state_dict()},
+                    {"model": "unet", "model_config": TINY})  # metadata lies about the shape
+    cases = {"corrupted": "corrupted", "truncated": "truncated", "seed": "'seed-dcgan', expected 'unet'",
+             "other_shape": "do not fit"}
+    for name, words in cases.items():
+        code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / name,
+                           "--checkpoint", tmp_path / f"{name}.safetensors")
+        assert code == 1 and words in err and f"{name}.safetensors" in err, err
+        assert "Traceback" not in err
+    assert not any((tmp_path / name).exists() for name in cases)
+
+
+def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(restore_module.DEFAULT_CHECKPOINTS, "unet", tmp_path / "absent.safetensors")
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out")
+    assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err
+
+
+# ---------------------------------------------------------------- other restorers
+
+class _Only256(torch.nn.Module):
+    """Stands in for the seed DCGAN (38 GMAC a tile): accepts 256x256 and nothing else, darkens a bit."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(tuple(x.shape[-2:]))
+        if x.shape[-2:] != (256, 256):
+            raise ValueError(f"the seed DCGAN takes 256x256 only, got {tuple(x.shape[-2:])}")
+        return (x + 1) * self.scale - 1
+
+
+@pytest.mark.parametrize("height, width", [(60, 200), (300, 700), (1, 1)])
+def test_fixed_size_models_restore_any_size_through_256_tiles(height, width):
+    _, _, spec = build_models("seed-dcgan")
+    model = _Only256()
+    restorer = restore_module.restorer_from_model(model, spec)
+    img = (np.random.default_rng(0).random((height, width)) * 255).astype(np.uint8)
+    out, mask = restore_module.restore_image(img, restorer, tile=512)  # --tile does not apply to it
+    assert out.shape == img.shape and mask is None
+    assert set(model.sizes) == {(256, 256)}
+    assert np.abs(out.astype(float) - img / 2).max() <= 1  # every pixel restored once, blended exactly
+
+
+def test_seed_dcgan_has_no_mask_to_save(tmp_path, capsys, monkeypatch):
+    generator, _, spec = build_models("seed-dcgan")
+    monkeypatch.setattr(restore_module, "load_restorer",
+                        lambda *a, **k: restore_module.restorer_from_model(generator, spec))
+    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--model", "seed-dcgan",
+                       "--save-mask")
+    assert code == 2 and "mask" in err
+
+
+def test_classical_baseline_through_the_command(tmp_path, capsys):
+    img = np.full((64, 64), 120, np.uint8)
+    cv2.line(img, (5, 10), (60, 50), 250, 1)
+    Image.fromarray(img).save(tmp_path / "scratched.png")
+    code, _, err = cli(capsys, tmp_path / "scratched.png", "--out", tmp_path / "out", "--model", "classical",
+                       "--save-mask")
+    assert code == 0, err
+    out, mask = read_image(tmp_path / "out/scratched.png"), read_image(tmp_path / "out/scratched_mask.png")
+    assert mask[30, 35] == 255 and mask[5, 50] == 0  # on the line / far from it
+    assert out[30, 35] < 200  # the bright scratch was filled in
+
+
+# ---------------------------------------------------------------- tiles
+
+def _photo_like(size: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = sum(cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), s) * w
+              for s, w in ((2, 1.0), (8, 3.0), (32, 6.0)))
+    return ((img - img.min()) / (img.max() - img.min()) * 255).astype(np.uint8)
+
+
+def test_tiled_and_untiled_restorations_of_768px_differ_by_under_half_a_gray_level():
+    """Same stride (16) and so the same receptive-field geometry as the default model, narrower so the
+    test is quick; its correction is made strong on purpose, so seams would show."""
+    torch.manual_seed(0)
+    generator, _, spec = build_models("unet", width=8, max_width=32)
+    torch.nn.init.normal_(generator.to_correction.weight, 0.0, 0.1)
+    restorer = restore_module.restorer_from_model(generator, spec)
+    img = _photo_like(768)
+    whole, _ = restore_module.restore_image(img, restorer, tile=0)
+    tiled, _ = restore_module.restore_image(img, restorer, tile=512, overlap=64)
+    naive, _ = restore_module.restore_image(img, restorer, tile=512, overlap=0)
+    change = np.abs(whole.astype(float) - img).mean()
+    seams = np.abs(tiled.astype(float) - whole).mean()
+    assert change > 5  # the model really changes the photo
+    assert seams <= 0.5
+    assert np.abs(naive.astype(float) - whole).mean() > 2 * seams  # blending is what removes the seams
+
+
+def test_bundled_model_tiles_without_seams():
+    path = restore_module.DEFAULT_CHECKPOINTS["unet"]
+    if not path.is_file():
+        pytest.skip(f"{path} not bundled yet (trained by `python -m helpers train --model unet`)")
+    from helpers.aging import age_image
+    from helpers.data import bundled_samples
+
+    restorer = restore_module.load_restorer("unet", device="cpu")
+    clean = cv2.resize(read_image(bundled_samples("clean")[0]), (768, 768), interpolation=cv2.INTER_CUBIC)
+    aged = age_image(clean, "old-print", seed=3).image
+    whole, _ = restore_module.restore_image(aged, restorer, tile=0)
+    tiled, _ = restore_module.restore_image(aged, restorer)  # default tile and overlap
+    assert np.abs(tiled.astype(float) - whole).mean() <= 0.5
