@@ -75,7 +75,9 @@ print(f"{len(train_set)} training photos, {len(val_set)} validation photos, 256x
 # lowest validation L1), `metrics.jsonl`, `loss_curves.png` and `samples/epoch_XXX.png`. On Kaggle a
 # rerun after an interrupted session resumes from `last`. With two GPUs, `fit_on_all_gpus` starts one
 # process per GPU (accelerate's `notebook_launcher`); those processes cannot draw here, so the curves
-# are read back from the run folder afterwards.
+# are read back from the run folder afterwards. The same run from a shell:
+# `python -m helpers train --model seed-dcgan --data PHOTOS --out RUN --epochs 20 --batch-size 8 --amp fp16`,
+# or on several GPUs `accelerate launch -m helpers train ...`.
 
 # %%
 import tempfile
@@ -122,7 +124,8 @@ from helpers.train import restore_batch
 from helpers.training_plots import triptych_figure
 
 generator, meta = load_generator(run_dir / "best.safetensors", "seed-dcgan")
-print(f"best checkpoint: model {meta['model']}, epoch {meta['epoch']}, {sum(p.numel() for p in generator.parameters()):,} parameters")
+parameters = sum(p.numel() for p in generator.parameters())
+print(f"best checkpoint: model {meta['model']}, epoch {meta['epoch']}, {parameters:,} parameters")
 
 # %%
 shown = [val_set[i] for i in range(min(3, len(val_set)))]
