@@ -280,26 +280,32 @@ def torn_corners(img, strength, rng):
     return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
 
 
-# Thin-film colours of silver tarnish, from its faint inner fringe (gold) to the rim (blue, black-brown):
-# a 256-entry table indexed by tarnish depth.
+# Thin-film colours of silver tarnish, from its faint inner fringe (gold) to the rim (blue, black-brown),
+# as 256-entry tables indexed by tarnish depth: opacity, and colour premultiplied by it (RGB, then gray).
 _TARNISH_STOPS = np.array([[0.80, 0.68, 0.45], [0.72, 0.52, 0.30], [0.50, 0.30, 0.42],
                            [0.24, 0.28, 0.48], [0.10, 0.08, 0.07]], dtype=np.float32)
-_TARNISH_LUT = np.stack([np.interp(np.linspace(0, 4, 256), np.arange(5), _TARNISH_STOPS[:, ch])
-                         for ch in range(3)], axis=1).astype(np.float32)
+_TARNISH_ALPHA = (0.85 * np.linspace(0.0, 1.0, 256) ** 0.7).astype(np.float32).reshape(1, 256)
+_TARNISH_RGB = np.stack([np.interp(np.linspace(0, 4, 256), np.arange(5), _TARNISH_STOPS[:, ch])
+                         for ch in range(3)], axis=1)
+_TARNISH_RGB = (_TARNISH_RGB * _TARNISH_ALPHA.T).astype(np.float32).reshape(1, 256, 3)
+_TARNISH_GRAY = (_TARNISH_RGB @ LUMA).astype(np.float32)
 
 
 def tarnish(img, strength, rng):
-    """Daguerreotype tarnish: an iridescent halo creeping in from the plate's edges, deepest at corners."""
+    """Daguerreotype tarnish: an iridescent halo creeping in from the plate's edges, deepest at corners.
+    Its depth is smooth, so it is worked out at half size; colour and opacity come from lookup tables."""
     h, w = img.shape[:2]
+    mh, mw = _scaled_size(h, w, max(64, max(h, w) / 2))
     width = float(rng.uniform(0.1, 0.2))
-    blotchy, fine = smooth_noise(rng, h, w, 5), smooth_noise(rng, h, w, 20)
+    blotchy, fine = smooth_noise(rng, mh, mw, 5), smooth_noise(rng, mh, mw, 20)
     if strength == 0:
         return untouched(img)
     reach = width * strength * np.maximum(1.0 + 0.3 * blotchy, 0.3)
-    depth = np.clip(1.0 - (edge_distance(h, w) + 0.012 * fine) / reach, 0.0, 1.0)  # 1 at the rim
-    colour = (_TARNISH_LUT if img.ndim == 3 else _TARNISH_LUT @ LUMA)[np.rint(depth * 255).astype(np.uint8)]
-    alpha = cv2.pow(depth, 0.7) * 0.85
-    out = img + (colour - img) * like(img, alpha)
+    depth = np.clip(1.0 - (edge_distance(mh, mw) + 0.012 * fine) / reach, 0.0, 1.0)  # 1 at the rim
+    level = cv2.convertScaleAbs(cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR), alpha=255.0)
+    alpha = cv2.LUT(level, _TARNISH_ALPHA)
+    tinted = cv2.LUT(level, _TARNISH_GRAY) if img.ndim == 2 else cv2.LUT(like(img, level), _TARNISH_RGB)
+    out = img - img * like(img, alpha) + tinted
     return out, alpha > 0.6, {"width": round(width * strength, 4)}
 
 
