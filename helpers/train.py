@@ -14,7 +14,7 @@ Runs are reproducible and resumable exactly: the data order of an epoch is a pur
 (seed, epoch), so a resumed run skips the batches it already used, and the checkpoint carries the
 optimizers, grad scaler, LR schedules and the python/numpy/torch RNG states (helpers/checkpoints.py).
 
-Multi-GPU: `accelerate launch -m helpers train ...`, `torchrun -m helpers train ...`, or `fit_on_all_gpus`
+Multi-GPU: `accelerate launch --multi_gpu -m helpers train ...`, `torchrun -m helpers train ...`, or `fit_on_all_gpus`
 (accelerate's notebook_launcher) in a notebook. Each process trains on its own slice of every step's
 data, DDP averages the gradients, and only the main process writes files.
 """

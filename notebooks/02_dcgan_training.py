@@ -77,7 +77,7 @@ print(f"{len(train_set)} training photos, {len(val_set)} validation photos, 256x
 # process per GPU (accelerate's `notebook_launcher`); those processes cannot draw here, so the curves
 # are read back from the run folder afterwards. The same run from a shell:
 # `python -m helpers train --model seed-dcgan --data PHOTOS --out RUN --epochs 20 --batch-size 8 --amp fp16`,
-# or on several GPUs `accelerate launch -m helpers train ...`.
+# or on several GPUs `accelerate launch --multi_gpu -m helpers train ...`.
 
 # %%
 import tempfile

@@ -6,7 +6,8 @@
 - a folder with train/ and val/ subfolders of either kind (data_prep/age_dataset.py writes this): the
   validation set is val/, as in the study, and --val-fraction is not used.
 Unreadable photos are skipped, each named, and the exit status is then 1. Multi-GPU:
-`accelerate launch -m helpers train ...` or `torchrun --nproc-per-node 2 -m helpers train ...`.
+`accelerate launch --multi_gpu -m helpers train ...` or `torchrun --nproc-per-node 2 -m helpers train ...`
+(torchrun also rehearses it on a CPU, with gloo).
 With REPAIR_QUICK=1 and no --data: one epoch of two bundled sample photos, validated on a third.
 """
 
@@ -155,12 +156,14 @@ def run(args) -> Report:
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
     data_info |= {"train": len(train_set), "val": len(val_set) if val_set is not None else 0,
                   "skipped": len(report.failures)}
-    if int(os.environ.get("RANK", "0")) == 0:
+    speaks = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, one process talks
+    if speaks:
         info(f"training {args.model} on {data_info['train']} pairs ({data_info['val']} for validation) "
              f"into {args.out}")
     result = fit(config, train_set, val_set, args.out, resume=args.resume, overwrite=args.overwrite,
                  data_info=data_info, command=_command_line())
     history = result.pop("history")
     report.payload = result | {"data": data_info, "final": history[-1] if history else None}
-    info(f"{result['status']} after {result['steps']} steps; checkpoints in {args.out}")
+    if speaks:
+        info(f"{result['status']} after {result['steps']} steps; checkpoints in {args.out}")
     return report
