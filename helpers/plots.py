@@ -2,7 +2,8 @@
 
 Figures are built without pyplot: no global figure list to leak in long loops and no GUI backend
 needed on a server (saving uses Agg). Such figures lack pyplot's inline hook, so `ImageFigure` carries
-its own `_repr_png_` and a notebook cell that returns one shows the picture.
+its own `_repr_jpeg_` and a notebook cell that returns one shows the picture. JPEG, not PNG: these are
+grids of photographs, and PNG made a stored notebook several MB, all of it in git history.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from .io import atomic_write_bytes
 
 
 class ImageFigure(Figure):
-    def _repr_png_(self) -> bytes:
-        return figure_png(self)
+    def _repr_jpeg_(self) -> bytes:
+        return figure_jpeg(self)
 
 
 def _show(ax, img: np.ndarray) -> None:
@@ -62,6 +63,16 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def figure_jpeg(fig: Figure, dpi: int = 80, quality: int = 80) -> bytes:
+    """The figure as JPEG bytes (notebook display of photo grids)."""
+    from PIL import Image
+
+    png = Image.open(io.BytesIO(figure_png(fig, dpi)))
+    buffer = io.BytesIO()
+    png.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
