@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from . import HelpersError, UsageError
@@ -39,7 +38,7 @@ WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "seed-dcgan": WEIGHTS_DIR / "seed_dcgan.safetensors"}
 MODELS = ("unet", "seed-dcgan", "classical")
-DEFAULT_TILE, DEFAULT_OVERLAP = 512, 64
+DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
 
 
 @dataclass
@@ -190,6 +189,8 @@ def load_restorer(model: str = "unet", checkpoint: str | Path | None = None, *, 
 def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
                   rgb: bool = False, keep_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(restored image, damage mask as uint8 0-255 or None) for an array from `io.read_image`."""
+    import cv2
+
     f = to_float(img)
     color = f.ndim == 3
     if restorer.channels == 1 and color:  # restore the luminance, keep the chroma

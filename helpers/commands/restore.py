@@ -7,18 +7,20 @@ from pathlib import Path
 
 from .. import HelpersError, UsageError
 from ..io import DEFAULT_MAX_PIXELS
+from ..restore import DEFAULT_OVERLAP, DEFAULT_TILE, MODELS
 
 
 def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
-    parser.add_argument("--model", default="unet", choices=["unet", "seed-dcgan", "classical"],
+    parser.add_argument("--model", default="unet", choices=MODELS,
                         help="restorer (default unet, with the bundled checkpoint)")
     parser.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the bundled one")
-    parser.add_argument("--tile", type=int, default=512,
-                        help="tile size for large scans, 0 = whole image at once (default 512; the "
-                             "seed DCGAN always uses 256x256 tiles)")
-    parser.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles (default 64)")
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                        help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
+                             "the seed DCGAN always uses 256x256 tiles)")
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
+                        help=f"width of the blend between neighbouring tiles (default {DEFAULT_OVERLAP})")
     parser.add_argument("--save-mask", action="store_true", help="also write NAME_mask.png, the damage found")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--rgb", action="store_true", help="write RGB even for gray inputs")
