@@ -119,9 +119,10 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
                     mask = torch.zeros(1, full_h, full_w)
                 mask[region] += out_mask[0].float().cpu() * w
             weight[region] += w
-    image = (image / weight)[None, :, :height, :width]
-    mask = None if mask is None else (mask / weight)[None, :, :height, :width]
-    return image, mask
+    image /= weight
+    if mask is not None:
+        mask /= weight
+    return image[None, :, :height, :width], None if mask is None else mask[None, :, :height, :width]
 
 
 # ---------------------------------------------------------------- restorers
@@ -133,15 +134,15 @@ def _network_restorer(name: str, generator, spec, metadata: dict) -> Restorer:
     fixed = spec.image_size  # the seed DCGAN: 256x256 tiles only
 
     def run(planes: np.ndarray, tile: int, overlap: int):
-        x = torch.from_numpy(np.ascontiguousarray(planes, np.float32))[None] * 2 - 1
+        x = torch.tensor(planes, dtype=torch.float32)[None].mul_(2).sub_(1)  # a copy: planes stay as given
         with torch.inference_mode():
             if fixed:
                 image, logits = tiled_forward(generator, x, tile=fixed, overlap=min(overlap, fixed // 4),
                                               min_size=fixed)
             else:
                 image, logits = tiled_forward(generator, x, tile=tile, overlap=overlap, multiple=multiple)
-        restored = ((image[0] + 1) / 2).clamp(0, 1).numpy()
-        return restored, None if logits is None else torch.sigmoid(logits[0, 0]).numpy()
+            restored = image[0].add_(1).div_(2).clamp_(0, 1).numpy()
+            return restored, None if logits is None else logits[0, 0].sigmoid_().numpy()
 
     return Restorer(name, spec.channels, run, spec.mask_head, metadata)
 
@@ -191,19 +192,21 @@ def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TI
     """(restored image, damage mask as uint8 0-255 or None) for an array from `io.read_image`."""
     import cv2
 
-    f = to_float(img)
-    color = f.ndim == 3
+    color = img.ndim == 3
     if restorer.channels == 1 and color:  # restore the luminance, keep the chroma
-        ycc = cv2.cvtColor(f, cv2.COLOR_RGB2YCrCb)
+        ycc = cv2.cvtColor(to_float(img), cv2.COLOR_RGB2YCrCb)
         planes = ycc[..., 0][None]
     elif restorer.channels == 1:
-        planes = f[None]
+        planes = to_float(img)[None]
     else:
-        planes = f.transpose(2, 0, 1) if color else np.repeat(f[None], restorer.channels, axis=0)
+        planes = to_float(img).transpose(2, 0, 1) if color else np.repeat(to_float(img)[None], restorer.channels, 0)
     restored, mask = restorer.run(planes, tile, overlap)
+    del planes  # a 4000x3000 scan: every float copy is 48 MB per channel, so none is kept longer than needed
     if restorer.channels == 1 and color:
         ycc[..., 0] = restored[0]
+        del restored
         out = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+        del ycc
     elif restorer.channels == 1:
         out = restored[0]
     else:
@@ -211,7 +214,8 @@ def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TI
     if rgb:
         out = to_rgb(out)
     dtype = img.dtype if keep_depth and img.dtype == np.uint16 else np.uint8
-    return from_float(np.clip(out, 0, 1), dtype), None if mask is None else from_float(mask, np.uint8)
+    out = from_float(np.clip(out, 0, 1, out=out if out.flags.writeable else None), dtype)
+    return out, None if mask is None else from_float(mask, np.uint8)
 
 
 # ---------------------------------------------------------------- files and folders
