@@ -3,7 +3,7 @@
 Three steps, in the order a retoucher would take them:
 1. find scratches and dust: thin bright or dark structures stand out in a morphological top-hat /
    black-hat with a small kernel; the response is thresholded against the image's own noise level,
-   and only components at most a kernel wide are kept;
+   and only long thin components (scratches) and tiny specks (dust) are kept;
 2. fill them with `cv2.inpaint` (Telea);
 3. remove grain with non-local means (strength from the estimated noise level), stretch the levels
    of a faded print (0.5 and 99.5 percentiles to black and white), and lift local contrast with CLAHE.
@@ -35,13 +35,16 @@ def detect_damage(gray8: np.ndarray, threshold: float | None = None) -> np.ndarr
     if threshold is None:  # well above grain: 4 noise sigmas, and at least 25 gray levels
         threshold = max(25.0, 4.0 * 255.0 * noise_sigma(gray8))
     candidates = (response > threshold).astype(np.uint8)
-    # Keep thin components only: a scratch or speck is at most a kernel wide (its largest inscribed
-    # circle is small) however long it is or however many scratches cross it; wider ones are objects.
-    count, labels = cv2.connectedComponents(candidates, connectivity=8)
+    # Keep what looks like damage, not like features of the picture (eyes, nostrils, buttons are small
+    # dark blobs too): long thin components (scratches, however many cross) and specks a few pixels big.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
     radius = cv2.distanceTransform(candidates, cv2.DIST_L2, 3)
     widest = np.zeros(count, np.float32)
     np.maximum.at(widest, labels.ravel(), radius.ravel())
-    keep = widest <= size / 2
+    length = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    scratch = (widest <= size / 2) & (length >= 6 * size)
+    speck = stats[:, cv2.CC_STAT_AREA] <= max(4, (size // 2) ** 2 // 2)
+    keep = scratch | speck
     keep[0] = False  # background
     mask = keep[labels]
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
