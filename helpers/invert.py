@@ -102,7 +102,7 @@ def invert(generator: Generator, observation: torch.Tensor, degradation: Degrada
     generator.requires_grad_(False)
     degradation = degradation.to(device)
     target = degradation.target(y)
-    loss_fn = loss_fn if loss_fn is not None else make_loss()
+    loss_fn = (loss_fn if loss_fn is not None else make_loss()).to(device)
     start = time.perf_counter()
 
     latent = generator.mean_latent(seed=seed).to(device)
@@ -193,10 +193,10 @@ STRIP_LABELS = ("observation", "f̂(result)", "after W", "after W+", "after W++"
 
 
 def loss_curve_figure(result: InversionResult, title: str = ""):
-    """The loss at every step, one colour per phase, on a log scale (a matplotlib Figure, no pyplot)."""
-    from matplotlib.figure import Figure
+    """The loss at every step, one colour per phase, on a log scale (a Figure that notebooks display)."""
+    from .plots import ImageFigure
 
-    fig = Figure(figsize=(6, 3), layout="constrained")
+    fig = ImageFigure(figsize=(6, 3), layout="constrained")
     ax = fig.add_subplot()
     offset = 0
     for phase in PHASES:
@@ -209,3 +209,34 @@ def loss_curve_figure(result: InversionResult, title: str = ""):
     ax.legend()
     ax.set_title(title or "inversion loss")
     return fig
+
+
+def progression_figure(observations: dict[str, torch.Tensor], results: dict[str, InversionResult]):
+    """One row per run: observation (shown at the result's size), then the image after each phase."""
+    from .plots import image_grid
+
+    rows = [[to_numpy(display_size(observations[name], r.image.shape[-1]))]
+            + [to_numpy(r.phase_images[p]) for p in PHASES] for name, r in results.items()]
+    return image_grid(rows, row_labels=list(results), col_labels=["observation"] + [f"after {p}" for p in PHASES])
+
+
+class LivePreview:
+    """An invert() callback for notebooks: observation | current image in one display handle, redrawn
+    every `every` steps (handle.update, so the cell's output is replaced, not appended)."""
+
+    def __init__(self, observation: torch.Tensor, every: int = 10, size: int | None = None):
+        from IPython.display import display
+
+        self.observation = to_numpy(display_size(_as_batch(observation), size or observation.shape[-1]))
+        self.every = every
+        self.handle = display(self._figure(None, "starting"), display_id=True)
+
+    def _figure(self, image, label):
+        from .plots import image_grid
+
+        return image_grid([[self.observation, image]], col_labels=["observation", label], cell_inches=2.2)
+
+    def __call__(self, step: InversionStep) -> None:
+        if step.total_step % self.every == 0:
+            label = f"{step.phase} step {step.step}, loss {step.loss:.3f}"
+            self.handle.update(self._figure(to_numpy(step.image), label))

@@ -27,6 +27,15 @@ SIZE = 32
 STEPS = (80, 40, 40)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on a shared CPU: two OpenMP threads spin against other work and run 5-10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def gen():
     return random_generator(tiny_config(SIZE), seed=0)
