@@ -128,3 +128,17 @@ def test_random_generator_is_seeded_and_readable():
     assert 0.2 < float(img_a.std()) < 1.0  # spans about [-1, 1] instead of saturating
     assert not a.trained
     torch.testing.assert_close(a.mean_latent(seed=0), b.mean_latent(seed=0))
+
+
+def test_summary_command_prints_the_compact_generator(capsys):
+    import json
+
+    from helpers.__main__ import main
+    from helpers.models.stylegan2 import Generator, compact_config
+
+    assert main(["summary", "--model", "stylegan2", "--size", "64", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["generator"]
+    expected = sum(p.numel() for p in Generator(compact_config(64)).parameters())
+    # torchsummary counts only `weight`/`bias` of hooked modules: the constant input is left out.
+    assert 0.999 * expected <= table["total_params"] <= expected
+    assert table["rows"][-1]["output_shape"] == [-1, 3, 64, 64]

@@ -1,5 +1,8 @@
-"""`python -m helpers summary --model seed-dcgan`: the torchsummary tables of a model's generator and
-discriminator, as the study printed them; with --json, the rows as data instead of the printed table."""
+"""`python -m helpers summary --model seed-dcgan|unet|stylegan2`: the torchsummary tables of a model's
+generator and discriminator, as the study printed them; with --json, the rows as data instead.
+
+StyleGAN2 has no discriminator here (inversion only needs the generator): its one table is the compact
+generator at --size, fed a latent z."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ TOTAL = re.compile(r"^Total params: (?P<total>[\d,]+)$")
 def add_arguments(parser):
     from ..models import model_names
 
-    parser.add_argument("--model", default="seed-dcgan", choices=model_names(), help="registered model name")
+    parser.add_argument("--model", default="seed-dcgan", choices=[*model_names(), "stylegan2"],
+                        help="registered model name, or stylegan2 (the compact inversion generator)")
     parser.add_argument("--size", type=int, default=256, help="input height and width (fixed for seed-dcgan)")
     parser.add_argument("--rgb", action="store_true", help="3 colour channels instead of gray")
 
@@ -45,6 +49,11 @@ def tables(name: str = "seed-dcgan", size: int = 256, channels: int = 1) -> dict
     from .. import UsageError
     from ..models import build_models
 
+    if name == "stylegan2":
+        from ..models.stylegan2 import Generator, compact_config
+
+        config = compact_config(size)
+        return {"generator": _table(Generator(config), (config.style_dim,))}
     generator, discriminator, spec = build_models(name, channels=channels)
     if spec.image_size and size != spec.image_size:
         raise UsageError(f"{name} takes {spec.image_size}x{spec.image_size} inputs only, not {size}")
