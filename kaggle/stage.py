@@ -20,7 +20,8 @@ from pathlib import Path
 KAGGLE_DIR = Path(__file__).resolve().parent
 REPO = KAGGLE_DIR.parent
 SOURCE_SLUG = "old-photo-repair-src"
-SHIPPED = ["helpers", "samples", "data_prep", "requirements.txt", "pyproject.toml", "README.md"]
+SHIPPED = ["helpers", "samples", "data_prep", "kaggle/requirements.txt", "requirements.txt", "pyproject.toml",
+           "README.md", "LICENSE"]
 
 
 def stage_source(out: Path, user: str) -> Path:

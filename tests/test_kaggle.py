@@ -33,6 +33,7 @@ def test_stage_builds_source_dataset_and_kernels(tmp_path):
     stage = _stage_module()
     src = stage.stage_source(tmp_path, "alice")
     assert (src / "helpers" / "__init__.py").is_file() and (src / "samples" / "LICENSES.md").is_file()
+    assert (src / "kaggle" / "requirements.txt").is_file(), "the notebooks install it on Kaggle"
     assert json.loads((src / "dataset-metadata.json").read_text())["id"] == "alice/old-photo-repair-src"
     kernels = stage.stage_kernels(tmp_path, "alice")
     assert len(kernels) == len(NOTEBOOKS)
