@@ -17,6 +17,16 @@
 # In quick mode (CI, offline) it uses the ten bundled sample photos; on Kaggle it ages Imagenette.
 
 # %%
+import subprocess
+import sys
+from pathlib import Path
+
+KAGGLE_SRC = Path("/kaggle/input/old-photo-repair-src")  # this project, attached as a Kaggle dataset
+if KAGGLE_SRC.is_dir() and str(KAGGLE_SRC) not in sys.path:
+    sys.path.insert(0, str(KAGGLE_SRC))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(KAGGLE_SRC / "kaggle" / "requirements.txt")],
+                   check=True)
+
 from helpers import env
 
 QUICK = env.quick_mode()
