@@ -11,9 +11,8 @@ Exit status 1 when any image could not be read (each is named). The logic lives 
 import argparse
 import sys
 
-from helpers import HelpersError, UsageError
 from helpers.age_folder import AgeSettings
-from helpers.cli import EXIT_SOME_FAILED, EXIT_USAGE
+from helpers.cli import execute
 from helpers.data import age_imagenette, imagenette_source
 
 
@@ -33,22 +32,16 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON report on stdout")
     args = parser.parse_args(argv)
-    try:
-        source = imagenette_source(args.imagenette, download=args.download)
-        settings = AgeSettings(presets=tuple(args.preset.split(",")), strength=args.strength, seed=args.seed,
-                               size=args.size, gray=not args.rgb, masks=True)
-        splits = ("train", "val") if args.split == "both" else (args.split,)
-        report = age_imagenette(source, args.out, splits, settings, workers=args.workers,
-                                overwrite=args.overwrite, limit_per_class=args.limit_per_class)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except HelpersError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_SOME_FAILED
-    if args.json:
-        print(report.to_json())
-    return report.exit_code
+    return execute(_age_imagenette, args)
+
+
+def _age_imagenette(args):
+    source = imagenette_source(args.imagenette, download=args.download)
+    settings = AgeSettings(presets=tuple(args.preset.split(",")), strength=args.strength, seed=args.seed,
+                           size=args.size, gray=not args.rgb, masks=True)
+    splits = ("train", "val") if args.split == "both" else (args.split,)
+    return age_imagenette(source, args.out, splits, settings, workers=args.workers,
+                          overwrite=args.overwrite, limit_per_class=args.limit_per_class)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import traceback
 
-from . import HelpersError, UsageError, __version__
-from .cli import EXIT_SOME_FAILED, EXIT_USAGE
+from . import __version__
+from .cli import EXIT_USAGE, execute
 
 COMMANDS = {
     "demo": "age the bundled samples, restore them, write a before/after grid, HTML page and metrics",
@@ -55,27 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    try:
-        report = _module(args.command).run(args)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except HelpersError as err:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_SOME_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # an unexpected failure: one line unless --debug
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
-        return EXIT_SOME_FAILED
-    if args.json:
-        print(report.to_json())
-    return report.exit_code
+    return execute(_module(args.command).run, args)
 
 
 if __name__ == "__main__":

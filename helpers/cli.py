@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+from . import HelpersError, UsageError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -40,3 +43,30 @@ class Report:
 def info(message: str) -> None:
     """Human-readable progress goes to stderr so stdout stays clean for --json."""
     print(message, file=sys.stderr, flush=True)
+
+
+def execute(command: Callable[[Any], Report], args) -> int:
+    """Run one command: errors become one line on stderr and an exit status (a traceback only with
+    --debug), and with --json the report is printed as one document on stdout."""
+    debug = getattr(args, "debug", False)
+    try:
+        report = command(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except HelpersError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    if getattr(args, "json", False):
+        print(report.to_json())
+    return report.exit_code

@@ -26,3 +26,17 @@ def shared_data():
 def _quiet_quick_mode(monkeypatch):
     """Tests choose their own sizes; quick mode only matters for notebooks."""
     monkeypatch.delenv("REPAIR_QUICK", raising=False)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared CPU: two OpenMP threads spin against other work and run 5-10x slower.
+
+    Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`; the thread count is restored.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,29 +10,17 @@ import pytest
 from PIL import Image
 
 from helpers import io
-
-
-def _gradient(h=24, w=32):
-    y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), np.full_like(x, 80)], -1).astype(np.uint8)
-
-
-def _png_header_only(path: Path, width: int, height: int) -> None:
-    """A PNG whose header claims width x height; the pixels are never there."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)))
+from images import gradient, png_header_only
 
 
 def test_rgb_round_trip(tmp_path):
-    img = _gradient()
+    img = gradient()
     out = io.write_image(tmp_path / "a.png", img)
     assert np.array_equal(io.read_image(out), img)
 
 
 def test_gray_8_and_16_bit(tmp_path):
-    gray8 = _gradient()[..., 0]
+    gray8 = gradient()[..., 0]
     Image.fromarray(gray8).save(tmp_path / "g8.png")
     assert io.read_image(tmp_path / "g8.png").dtype == np.uint8
     gray16 = (gray8.astype(np.uint16) * 257 + 3)
@@ -44,7 +30,7 @@ def test_gray_8_and_16_bit(tmp_path):
 
 
 def test_rgb_16_bit_keeps_depth(tmp_path):
-    rgb16 = _gradient().astype(np.uint16) * 257 + 1
+    rgb16 = gradient().astype(np.uint16) * 257 + 1
     io.write_image(tmp_path / "c16.png", rgb16)
     back = io.read_image(tmp_path / "c16.png")
     assert back.dtype == np.uint16 and np.array_equal(back, rgb16)
@@ -61,16 +47,16 @@ def test_rgba_is_composited_on_white(tmp_path):
 
 
 def test_palette_and_cmyk(tmp_path):
-    Image.fromarray(_gradient()).convert("P", palette=Image.ADAPTIVE).save(tmp_path / "p.gif")
+    Image.fromarray(gradient()).convert("P", palette=Image.ADAPTIVE).save(tmp_path / "p.gif")
     assert io.read_image(tmp_path / "p.gif").shape == (24, 32, 3)
-    Image.fromarray(_gradient()).convert("CMYK").save(tmp_path / "c.jpg")
+    Image.fromarray(gradient()).convert("CMYK").save(tmp_path / "c.jpg")
     cmyk = io.read_image(tmp_path / "c.jpg")
     assert cmyk.shape == (24, 32, 3)
-    assert np.abs(cmyk.astype(int) - _gradient()).mean() < 12  # JPEG loss only, colours right
+    assert np.abs(cmyk.astype(int) - gradient()).mean() < 12  # JPEG loss only, colours right
 
 
 def test_exif_orientation_is_applied(tmp_path):
-    img = Image.fromarray(_gradient(20, 40))  # landscape pixels
+    img = Image.fromarray(gradient(20, 40))  # landscape pixels
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW on display
     img.save(tmp_path / "rot.jpg", exif=exif)
@@ -82,7 +68,7 @@ def test_exif_orientation_is_applied(tmp_path):
     (lambda p: p.write_bytes(os.urandom(2048)), "not an image"),
     (lambda p: p.write_text("hello, not a photo\n"), "not an image"),
     (lambda p: p.write_bytes(Path(p.parent / "good.png").read_bytes()[:300]), "truncated"),
-    (lambda p: _png_header_only(p, 30000, 30000), "exceeds the limit"),
+    (lambda p: png_header_only(p, 30000, 30000), "exceeds the limit"),
 ])
 def test_bad_inputs_give_one_line_and_stay_untouched(tmp_path, make, reason):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "good.png")
@@ -97,7 +83,7 @@ def test_bad_inputs_give_one_line_and_stay_untouched(tmp_path, make, reason):
 
 
 def test_pixel_limit_can_be_raised(tmp_path):
-    io.write_image(tmp_path / "a.png", _gradient())
+    io.write_image(tmp_path / "a.png", gradient())
     with pytest.raises(io.ImageReadError):
         io.read_image(tmp_path / "a.png", max_pixels=100)
     assert io.read_image(tmp_path / "a.png", max_pixels=10_000).shape == (24, 32, 3)
@@ -113,14 +99,14 @@ def test_symlink_loop_and_missing_file(tmp_path):
 
 
 def test_write_never_replaces_inputs_or_existing_files(tmp_path):
-    src = io.write_image(tmp_path / "in.png", _gradient())
+    src = io.write_image(tmp_path / "in.png", gradient())
     before = src.read_bytes()
     with pytest.raises(io.ImageWriteError, match="input"):
-        io.write_image(src, _gradient()[::-1], overwrite=True, protected=[src])
+        io.write_image(src, gradient()[::-1], overwrite=True, protected=[src])
     with pytest.raises(io.ImageWriteError, match="already exists"):
-        io.write_image(src, _gradient()[::-1])
+        io.write_image(src, gradient()[::-1])
     assert src.read_bytes() == before
-    io.write_image(src, _gradient()[::-1], overwrite=True)
+    io.write_image(src, gradient()[::-1], overwrite=True)
     assert src.read_bytes() != before
 
 
@@ -137,7 +123,7 @@ def test_write_into_unwritable_place_names_the_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(io.ImageWriteError, match="cannot write"):
-        io.write_image(blocker / "out.png", _gradient())
+        io.write_image(blocker / "out.png", gradient())
 
 
 def test_find_images_expands_and_skips_output_folder(tmp_path):
@@ -155,7 +141,7 @@ def test_find_images_expands_and_skips_output_folder(tmp_path):
 
 
 def test_float_conversions_round_trip():
-    img = _gradient()
+    img = gradient()
     assert np.array_equal(io.from_float(io.to_float(img)), img)
     u16 = img.astype(np.uint16) * 257
     assert np.array_equal(io.from_float(io.to_float(u16), np.uint16), u16)

@@ -12,10 +12,8 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import cv2
@@ -29,17 +27,13 @@ from helpers.__main__ import main
 from helpers.checkpoints import save_checkpoint
 from helpers.io import read_image
 from helpers.models import build_models
+from images import gradient, png_header_only
 
 TINY = {"channels": 1, "width": 8, "depth": 2, "max_width": 16, "bottleneck_blocks": 1, "disc_width": 8}
 SHIFT = 0.1  # what the test model adds to every pixel, in [0, 1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors; OpenMP threads only wait for each other on a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shift_model(config=TINY):
@@ -79,27 +73,14 @@ def _snapshot(folder: Path) -> dict[str, str]:
     return state
 
 
-def _gradient(h=30, w=40) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 200 // (w - 1), y * 200 // (h - 1), np.full_like(x, 60)], -1).astype(np.uint8)
-
-
-def _png_header(path: Path, width: int, height: int) -> None:
-    """A PNG whose header claims width x height; the pixels are never there (nothing is allocated)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)))
-
-
 # ---------------------------------------------------------------- odd but valid inputs
 
 def test_gray_and_color_keep_size_layout_and_get_the_model_applied(tmp_path, capsys, checkpoint):
     src = tmp_path / "in"
     src.mkdir()
-    gray = _gradient()[..., 0]
+    gray = gradient(30, 40, top=200)[..., 0]
     Image.fromarray(gray).save(src / "gray.png")
-    Image.fromarray(_gradient()).save(src / "color.png")
+    Image.fromarray(gradient(30, 40, top=200)).save(src / "color.png")
     code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
     assert code == 0, err
     out_gray, out_color = read_image(tmp_path / "out/gray.png"), read_image(tmp_path / "out/color.png")
@@ -107,12 +88,12 @@ def test_gray_and_color_keep_size_layout_and_get_the_model_applied(tmp_path, cap
     assert np.abs(out_gray - _shifted(gray)).max() <= 1
     # a gray model restores the luminance: every channel moves by the same amount, chroma is kept
     assert out_color.shape == (30, 40, 3)
-    assert np.abs(out_color - _shifted(_gradient())).max() <= 2
+    assert np.abs(out_color - _shifted(gradient(30, 40, top=200))).max() <= 2
     assert len(doc["outputs"]) == 2 and doc["failures"] == []
 
 
 def test_rgb_flag_writes_color_for_gray_input(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 1]).save(tmp_path / "g.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 1]).save(tmp_path / "g.png")
     code, _, err = cli(capsys, tmp_path / "g.png", "--out", tmp_path / "out", "--checkpoint", checkpoint, "--rgb")
     assert code == 0, err
     out = read_image(tmp_path / "out/g.png")
@@ -121,7 +102,7 @@ def test_rgb_flag_writes_color_for_gray_input(tmp_path, capsys, checkpoint):
 
 @pytest.mark.parametrize("color", [False, True])
 def test_16_bit_stays_16_bit_only_with_keep_depth(tmp_path, capsys, checkpoint, color):
-    img16 = _gradient().astype(np.uint16) * 257 + 7
+    img16 = gradient(30, 40, top=200).astype(np.uint16) * 257 + 7
     img16 = img16 if color else img16[..., 0]
     cv2.imwrite(str(tmp_path / "deep.png"), img16[..., ::-1] if color else img16)
     code, _, err = cli(capsys, tmp_path / "deep.png", "--out", tmp_path / "keep", "--checkpoint", checkpoint,
@@ -137,11 +118,11 @@ def test_16_bit_stays_16_bit_only_with_keep_depth(tmp_path, capsys, checkpoint, 
 def test_rgba_cmyk_palette_and_exif_rotated_files(tmp_path, capsys, checkpoint):
     src = tmp_path / "in"
     src.mkdir()
-    rgba = np.dstack([_gradient(), np.full((30, 40), 255, np.uint8)])
+    rgba = np.dstack([gradient(30, 40, top=200), np.full((30, 40), 255, np.uint8)])
     rgba[:10, :, 3] = 0  # transparent top: composited on white
     Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
-    Image.fromarray(_gradient()).convert("CMYK").save(src / "cmyk.jpg", quality=95)
-    Image.fromarray(_gradient()).convert("P", palette=Image.ADAPTIVE).save(src / "palette.gif")
+    Image.fromarray(gradient(30, 40, top=200)).convert("CMYK").save(src / "cmyk.jpg", quality=95)
+    Image.fromarray(gradient(30, 40, top=200)).convert("P", palette=Image.ADAPTIVE).save(src / "palette.gif")
     stored = np.zeros((20, 40), np.uint8)
     stored[:, 20:] = 200  # left half dark as stored; EXIF 6 turns it 90 degrees clockwise for display
     exif = Image.Exif()
@@ -165,9 +146,9 @@ def test_rgba_cmyk_palette_and_exif_rotated_files(tmp_path, capsys, checkpoint):
 def test_nested_folders_and_unicode_names_are_mirrored(tmp_path, capsys, checkpoint):
     src = tmp_path / "ålbum"
     (src / "1890s" / "日本").mkdir(parents=True)
-    Image.fromarray(_gradient()[..., 0]).save(src / "1890s" / "日本" / "фото 1.png")
-    Image.fromarray(_gradient()).save(src / "top.jpg")
-    Image.fromarray(_gradient()).save(src / "top.png")  # same stem as top.jpg: both must survive
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(src / "1890s" / "日本" / "фото 1.png")
+    Image.fromarray(gradient(30, 40, top=200)).save(src / "top.jpg")
+    Image.fromarray(gradient(30, 40, top=200)).save(src / "top.png")  # same stem as top.jpg: both must survive
     code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
     assert code == 0, err
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
@@ -176,7 +157,7 @@ def test_nested_folders_and_unicode_names_are_mirrored(tmp_path, capsys, checkpo
 
 def test_glob_sources_mirror_the_tree_below_the_pattern(tmp_path, capsys, checkpoint):
     (tmp_path / "scans" / "a").mkdir(parents=True)
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "scans" / "a" / "x.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "scans" / "a" / "x.png")
     code, _, err = cli(capsys, f"{tmp_path}/scans/**/*.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
     assert code == 0, err
     assert (tmp_path / "out" / "a" / "x.png").is_file()
@@ -194,7 +175,7 @@ def test_tiny_images_are_restored_by_padding(tmp_path, capsys, checkpoint, heigh
 
 
 def test_mask_is_saved_next_to_the_output(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "p.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "p.png")
     code, doc, err = cli(capsys, tmp_path / "p.png", "--out", tmp_path / "out", "--checkpoint", checkpoint,
                          "--save-mask")
     assert code == 0, err
@@ -207,7 +188,7 @@ def test_mask_is_saved_next_to_the_output(tmp_path, capsys, checkpoint):
 
 def _bad_inputs(folder: Path) -> dict[str, str]:
     """name -> a word the refusal must contain."""
-    good = _gradient()
+    good = gradient(30, 40, top=200)
     ok, jpeg = cv2.imencode(".jpg", good)
     jpeg = jpeg.tobytes()
     (folder / "corrupt.jpg").write_bytes(jpeg[:2] + b"\xff\xc0\x00\x02" + bytes(range(256)) * 4)
@@ -218,7 +199,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     (folder / "empty.png").write_bytes(b"")
     (folder / "random.png").write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     (folder / "text.jpg").write_text("this is not a photograph\n")
-    _png_header(folder / "huge.png", 30000, 30000)
+    png_header_only(folder / "huge.png", 30000, 30000)
     os.symlink("loop.png", folder / "loop.png")
     return {"corrupt.jpg": "", "truncated.png": "truncated", "empty.png": "empty", "random.png": "not an image",
             "text.jpg": "not an image", "huge.png": "exceeds the limit", "loop.png": "link"}
@@ -228,7 +209,7 @@ def test_bad_inputs_are_each_refused_with_a_reason_while_good_ones_are_restored(
     src = tmp_path / "in"
     src.mkdir()
     expected = _bad_inputs(src)
-    Image.fromarray(_gradient()).save(src / "good.png")
+    Image.fromarray(gradient(30, 40, top=200)).save(src / "good.png")
     before = _snapshot(src)
     code, doc, err = cli(capsys, src, "--out", tmp_path / "out", "--checkpoint", checkpoint)
     assert code == 1
@@ -243,7 +224,7 @@ def test_bad_inputs_are_each_refused_with_a_reason_while_good_ones_are_restored(
 
 
 def test_pixel_limit_can_be_raised_for_a_trusted_file(tmp_path, capsys, checkpoint):
-    _png_header(tmp_path / "big.png", 12000, 10000)
+    png_header_only(tmp_path / "big.png", 12000, 10000)
     code, doc, _ = cli(capsys, tmp_path / "big.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
     assert code == 1 and "exceeds the limit" in doc["failures"][0]["reason"]
     code, doc, _ = cli(capsys, tmp_path / "big.png", "--out", tmp_path / "out", "--checkpoint", checkpoint,
@@ -255,7 +236,7 @@ def test_output_folder_inside_the_input_folder_is_never_read_back(tmp_path, caps
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a.png", "b.png"):
-        Image.fromarray(_gradient()[..., 0]).save(src / name)
+        Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(src / name)
     for _ in range(2):
         code, doc, err = cli(capsys, src, "--out", src / "restored", "--checkpoint", checkpoint, "--overwrite")
         assert code == 0, err
@@ -267,7 +248,7 @@ def test_output_folder_inside_the_input_folder_is_never_read_back(tmp_path, caps
 def test_never_writes_over_an_input(tmp_path, capsys, checkpoint):
     src = tmp_path / "in"
     src.mkdir()
-    Image.fromarray(_gradient()[..., 0]).save(src / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(src / "a.png")
     before = _snapshot(src)
     code, _, err = cli(capsys, src, "--out", src, "--checkpoint", checkpoint, "--overwrite")
     assert code == 2 and "input folder" in err
@@ -277,7 +258,7 @@ def test_never_writes_over_an_input(tmp_path, capsys, checkpoint):
 
 
 def test_existing_outputs_are_replaced_only_with_overwrite(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
     (tmp_path / "out/a.png").write_bytes(b"older result")
     code, doc, _ = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", checkpoint)
@@ -290,7 +271,7 @@ def test_existing_outputs_are_replaced_only_with_overwrite(tmp_path, capsys, che
 
 
 def test_an_interrupted_write_leaves_no_partial_file(tmp_path, capsys, checkpoint, monkeypatch):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -302,7 +283,7 @@ def test_an_interrupted_write_leaves_no_partial_file(tmp_path, capsys, checkpoin
 
 
 def test_output_folder_whose_parent_is_a_file_fails_cleanly(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     (tmp_path / "file").write_text("not a folder")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "file" / "out", "--checkpoint", checkpoint)
     assert code == 1 and "cannot write" in err and "Traceback" not in err
@@ -328,7 +309,7 @@ def _read_only_folder_runner(folder: Path) -> list[str] | None:
 
 
 def test_read_only_output_folder_is_refused_with_a_reason(tmp_path, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     out = tmp_path / "locked"
     prefix = _read_only_folder_runner(out)
     if prefix is None:
@@ -348,7 +329,7 @@ def test_read_only_output_folder_is_refused_with_a_reason(tmp_path, checkpoint):
 # ---------------------------------------------------------------- checkpoints
 
 def test_pickle_checkpoints_need_trust_and_load_only_weights(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     generator, spec = _shift_model()
     torch.save({"generator": generator.state_dict(), "metadata": {"model": "unet", "model_config": spec.config}},
                tmp_path / "model.pt")
@@ -357,7 +338,7 @@ def test_pickle_checkpoints_need_trust_and_load_only_weights(tmp_path, capsys, c
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o2", "--checkpoint", tmp_path / "model.pt",
                        "--trust-pickle")
     assert code == 0, err
-    assert np.abs(read_image(tmp_path / "o2/a.png") - _shifted(_gradient()[..., 0])).max() <= 1
+    assert np.abs(read_image(tmp_path / "o2/a.png") - _shifted(gradient(30, 40, top=200)[..., 0])).max() <= 1
 
 
 class _Payload:
@@ -371,7 +352,7 @@ class _Payload:
 
 
 def test_trusted_pickle_still_never_runs_code(tmp_path, capsys):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     torch.save({"generator": _Payload(tmp_path / "pwned")}, tmp_path / "evil.pth")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint",
                        tmp_path / "evil.pth", "--trust-pickle")
@@ -380,7 +361,7 @@ def test_trusted_pickle_still_never_runs_code(tmp_path, capsys):
 
 
 def test_corrupted_truncated_and_foreign_checkpoints_name_the_problem(tmp_path, capsys, checkpoint):
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     data = checkpoint.read_bytes()
     corrupted = bytearray(data)
     corrupted[-100] ^= 0xFF  # a weight byte
@@ -404,7 +385,7 @@ def test_corrupted_truncated_and_foreign_checkpoints_name_the_problem(tmp_path, 
 
 def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(restore_module.DEFAULT_CHECKPOINTS, "unet", tmp_path / "absent.safetensors")
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out")
     assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err
 
@@ -442,7 +423,7 @@ def test_seed_dcgan_has_no_mask_to_save(tmp_path, capsys, monkeypatch):
     generator, _, spec = build_models("seed-dcgan")
     monkeypatch.setattr(restore_module, "load_restorer",
                         lambda *a, **k: restore_module.restorer_from_model(generator, spec))
-    Image.fromarray(_gradient()[..., 0]).save(tmp_path / "a.png")
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--model", "seed-dcgan",
                        "--save-mask")
     assert code == 2 and "mask" in err

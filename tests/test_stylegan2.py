@@ -10,13 +10,7 @@ from helpers.models.stylegan2 import (GeneratorConfig, ModulatedConv2d, random_g
                                       upsample2x)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared CPU: two OpenMP threads spin against other work and run 5-10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

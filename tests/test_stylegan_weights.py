@@ -21,13 +21,7 @@ from helpers.stylegan_weights import (WeightsError, convert_weights, find_weight
                                       read_nvidia_pickle, save_generator)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared CPU: two OpenMP threads spin against other work and run 5-10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
