@@ -1,28 +1,34 @@
-"""The offline demo: age the bundled clean samples with every preset and show the result as a grid PNG,
-an HTML page and a JSON summary.
+"""The offline demo: age the bundled clean samples with every preset, restore them with the bundled U-Net
+and the classical baseline, restore the bundled real old photos, and show it all as grid PNGs, an HTML
+page with before/after sliders (helpers/demo_page.py), metrics.json and a JSON summary.
 
-One function per stage (load, age, write images, grid, page, summary) so later stages, such as
-restoring the aged images with the bundled model, slot in between without touching the others.
+One function per stage (load, age, restore, write images, grids, metrics, page, summary). Restoring
+works on the aged images as written to disk (8 bits), so anyone can redo it from the files. Without the
+bundled U-Net checkpoint the demo still ages and restores with the classical baseline, and says how to
+get the model.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from . import HelpersError
+from . import HelpersError, metrics
 from .aging import PRESETS, AgingResult, age_image
 from .cli import info
 from .data import bundled_samples
 from .io import atomic_write_text, from_float, read_image, write_image
 from .age_folder import prepare_clean
 
-OUTPUT_NAMES = ("grid.png", "index.html", "summary.json", "aged")
+OUTPUT_NAMES = ("grid.png", "restored_grid.png", "index.html", "summary.json", "metrics.json", "aged",
+                "restored", "old")
+METHODS = ("unet", "classical")
+GRID_PRESETS = ("old-print", "daguerreotype")  # the before/after grid's columns; every preset is restored
 
 
 def check_outputs(out: Path, overwrite: bool) -> None:
@@ -80,27 +86,102 @@ def preset_usage(aged: dict[str, dict[str, AgingResult]]) -> dict[str, dict[str,
     return {preset: dict(counts.most_common()) for preset, counts in usage.items()}
 
 
-def write_html(out: Path, summary: dict, overwrite: bool) -> Path:
-    """A page that works from disk: the grid referenced relatively, and which operators each preset used."""
-    n = len(summary["samples"])
-    rows = "\n".join(
-        f"<tr><td>{html.escape(preset)}</td><td>"
-        + ", ".join(f"{html.escape(op)} ({count}/{n})" for op, count in ops.items()) + "</td></tr>"
-        for preset, ops in summary["operators_used"].items())
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Old-photo repair demo</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}img{{max-width:100%}}
-td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
-<body><h1>Old-photo repair demo</h1>
-<p>{n} bundled clean photos aged with each preset (seed {summary['seed']}). Each aged image and its damage
-mask are in <code>aged/&lt;preset&gt;/</code>.</p>
-<img src="grid.png" alt="grid: rows are samples, columns are clean and each preset">
-<h2>Operators used per preset</h2>
-<table><tr><th>preset</th><th>operators (on how many samples)</th></tr>
-{rows}
-</table></body></html>
-"""
-    return atomic_write_text(out / "index.html", page, overwrite=overwrite)
+@contextmanager
+def one_torch_thread():
+    """256 px images gain little from a second thread, and on a busy machine OpenMP threads mostly wait
+    for each other (a 40 ms restore then takes over a second): the demo restores on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def load_restorers() -> tuple[dict, str | None]:
+    """method -> Restorer on the CPU, and why the U-Net is missing (None when it is here)."""
+    from .restore import load_restorer
+
+    restorers, skipped = {}, None
+    try:
+        restorers["unet"] = load_restorer("unet", device="cpu")
+    except HelpersError as err:
+        skipped = (f"U-Net restoration skipped: {err}; then install it with `python -m helpers.bundle "
+                   f"RUN_DIR/best.safetensors --name unet_default`")
+    restorers["classical"] = load_restorer("classical")
+    return restorers, skipped
+
+
+def restore_aged(aged: dict[str, dict[str, AgingResult]], restorers: dict) -> dict[str, dict[str, dict]]:
+    """method -> sample -> preset -> restored uint8 RGB, from the 8-bit aged images the demo writes."""
+    from tqdm.auto import tqdm
+
+    from .restore import restore_image
+
+    jobs = [(m, name, p) for m in restorers for name, by_preset in aged.items() for p in by_preset]
+    restored: dict[str, dict[str, dict]] = {m: {name: {} for name in aged} for m in restorers}
+    for method, name, preset in tqdm(jobs, desc="demo: restore", unit="image"):
+        restored[method][name][preset], _ = restore_image(from_float(aged[name][preset].image), restorers[method])
+    return restored
+
+
+def restore_old(restorers: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Real old photos: name -> {"original": image, method: restored}; they have no clean reference."""
+    from .restore import restore_image
+
+    photos = {}
+    for path in bundled_samples("old"):
+        img = read_image(path)
+        photos[path.stem] = {"original": img} | {m: restore_image(img, r)[0] for m, r in restorers.items()}
+    return photos
+
+
+def write_restored(out: Path, restored: dict, old: dict, overwrite: bool) -> None:
+    """out/restored/<method>/<preset>/<sample>.png and out/old/<original|method>/<photo>.png."""
+    for method, by_sample in restored.items():
+        for name, by_preset in by_sample.items():
+            for preset, img in by_preset.items():
+                write_image(out / "restored" / method / preset / f"{name}.png", img, overwrite=overwrite)
+    for name, versions in old.items():
+        for version, img in versions.items():
+            write_image(out / "old" / version / f"{name}.png", img, overwrite=overwrite)
+
+
+def write_restored_grid(out: Path, samples: dict[str, np.ndarray], aged: dict, restored: dict,
+                        overwrite: bool) -> Path:
+    """Before/after: rows are samples; per preset in GRID_PRESETS the aged image and each method's repair."""
+    from .plots import save_grid_png
+
+    presets = [p for p in GRID_PRESETS if p in next(iter(aged.values()))]
+    columns = ["clean"] + [f"{p}: {label}" for p in presets for label in ["aged", *restored]]
+    rows = [[samples[name]] + [img for p in presets
+                               for img in [aged[name][p].image] + [restored[m][name][p] for m in restored]]
+            for name in samples]
+    return save_grid_png(out / "restored_grid.png", rows, list(samples), columns, overwrite=overwrite,
+                         cell_inches=1.6, title="Before and after: aged, then restored by each method")
+
+
+def measure(samples: dict[str, np.ndarray], aged: dict, restored: dict, old: dict) -> dict:
+    """PSNR / SSIM / sharpness of every aged ('identity') and restored image against its clean sample,
+    means per method and preset and overall; sharpness and noise of the real old photos before and after."""
+    rows = []
+    for name, clean in samples.items():
+        clean8 = from_float(clean)
+        for preset, result in aged[name].items():
+            versions = {"identity": from_float(result.image)} | {m: restored[m][name][preset] for m in restored}
+            for method, img in versions.items():
+                rows.append({"sample": name, "preset": preset, "method": method} | metrics.compare(clean8, img))
+    means = {}
+    for method in ["identity", *restored]:
+        mine = [r for r in rows if r["method"] == method]
+        table = metrics.mean_rows(mine, "preset") + metrics.mean_rows(mine)
+        means[method] = {row.pop("preset", None) or (row.pop("group") and "overall"): row for row in table}
+    old_rows = [{"photo": name, "version": version, "sharpness": metrics.sharpness(img),
+                 "noise": metrics.noise_sigma(img)} for name, versions in old.items() for version, img in versions.items()]
+    return {"methods": list(restored), "reference": "identity = the aged image itself, compared to the clean one",
+            "per_image": rows, "means": means, "old_photos": old_rows}
 
 
 def write_summary(out: Path, summary: dict, overwrite: bool) -> Path:
@@ -109,6 +190,8 @@ def write_summary(out: Path, summary: dict, overwrite: bool) -> Path:
 
 def run_demo(out: str | Path = "demo_output", *, seed: int = 0, overwrite: bool = False) -> dict:
     """Every stage in order; returns the summary that is also written to out/summary.json."""
+    from .demo_page import write_html
+
     out = Path(out)
     check_outputs(out, overwrite)
     start = time.perf_counter()
@@ -117,10 +200,23 @@ def run_demo(out: str | Path = "demo_output", *, seed: int = 0, overwrite: bool 
     aged = age_samples(samples, seed=seed)
     write_aged(out, aged, overwrite)
     grid = write_grid(out, samples, aged, overwrite)
+    restorers, skipped = load_restorers()
+    if skipped:
+        info(f"demo: {skipped}")
+    with one_torch_thread():
+        restored, old = restore_aged(aged, restorers), restore_old(restorers)
+    write_restored(out, restored, old, overwrite)
+    restored_grid = write_restored_grid(out, samples, aged, restored, overwrite)
+    quality = measure(samples, aged, restored, old)
+    atomic_write_text(out / "metrics.json", json.dumps(quality, indent=2) + "\n", overwrite=overwrite)
     summary = {"out": str(out), "seed": seed, "samples": list(samples), "presets": list(PRESETS),
                "operators_used": preset_usage(aged), "grid": grid.name, "page": "index.html",
-               "aged_folder": "aged"}
-    write_html(out, summary, overwrite)
+               "aged_folder": "aged", "methods": list(restored), "restoration_skipped": skipped,
+               "checkpoint": restorers["unet"].metadata.get("checkpoint") if "unet" in restorers else None,
+               "restored_grid": restored_grid.name, "metrics": "metrics.json", "restored_folder": "restored",
+               "old_photos": {name: int(v["original"].shape[1]) for name, v in old.items()},
+               "mean_quality": {m: quality["means"][m]["overall"] for m in quality["means"]}}
+    write_html(out, summary, quality, overwrite)
     summary["seconds"] = round(time.perf_counter() - start, 2)
     write_summary(out, summary, overwrite)
     info(f"demo: wrote {out / 'index.html'} (open it in a browser)")

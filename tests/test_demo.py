@@ -1,37 +1,109 @@
-"""`python -m helpers demo`: grid PNG, HTML page, JSON summary, aged images; refuses to overwrite."""
+"""`python -m helpers demo`: aged and restored images, grids, an HTML page whose every image exists, metrics
+for every image and method; deterministic, refuses to overwrite, and still works without the U-Net."""
 
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from PIL import Image
 
+from helpers import demo
 from helpers.__main__ import main
 from helpers.aging import PRESETS
 from helpers.data import bundled_samples
+from helpers.restore import DEFAULT_CHECKPOINTS
+
+METRIC_KEYS = {"psnr", "ssim", "sharpness", "sharpness_ratio", "noise"}
 
 
-def test_demo_writes_grid_page_summary_and_refuses_to_overwrite(capsys, tmp_path):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--json"]) == 0
-    printed = json.loads(capsys.readouterr().out)
+N_SAMPLES = 2  # of the bundled 10: every stage runs, in seconds rather than the full demo's ~30 s
+
+
+def few_samples(monkeypatch):
+    load = demo.load_samples
+    monkeypatch.setattr(demo, "load_samples", lambda: dict(list(load().items())[:N_SAMPLES]))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """(output folder, the --json document) of one demo run, shared by the tests that only read it."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        few_samples(patch)
+        assert main(["demo", "--out", str(out), "--json"]) == 0
+    return out, json.loads(printed.getvalue())
+
+
+def referenced_files(page: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]+)"', page)
+
+
+def test_demo_ages_restores_and_measures(demo_run):
+    out, printed = demo_run
     summary = json.loads((out / "summary.json").read_text())
-    n_samples = len(bundled_samples("clean"))
-    assert printed["samples"] == summary["samples"] and len(summary["samples"]) == n_samples
+    assert printed.items() >= summary.items()
+    n_samples = N_SAMPLES
+    methods = ["unet", "classical"] if DEFAULT_CHECKPOINTS["unet"].is_file() else ["classical"]
+    assert len(summary["samples"]) == n_samples and summary["methods"] == methods
     assert summary["presets"] == list(PRESETS) and set(summary["operators_used"]) == set(PRESETS)
     for preset, used in summary["operators_used"].items():
         assert set(used) <= {name for name, *_ in PRESETS[preset]}
         assert all(1 <= count <= n_samples for count in used.values())
-
-    grid = Image.open(out / "grid.png")
-    assert grid.format == "PNG" and grid.size[0] > 600 and grid.size[1] > grid.size[0]  # samples are rows
-    page = (out / "index.html").read_text()
-    assert 'src="grid.png"' in page and all(preset in page for preset in PRESETS)
     assert len(list((out / "aged").rglob("*.png"))) == 2 * n_samples * len(PRESETS)
+    assert len(list((out / "restored").rglob("*.png"))) == len(methods) * n_samples * len(PRESETS)
 
-    before = (out / "grid.png").read_bytes()
+    for name in ("grid.png", "restored_grid.png"):
+        grid = Image.open(out / name)
+        assert grid.format == "PNG" and grid.size[0] > 600 and grid.size[1] > 100 * N_SAMPLES  # rows: samples
+    for path in bundled_samples("old"):  # real old photos: restored at their own size by every method
+        size = Image.open(path).size
+        assert all(Image.open(out / "old" / v / f"{path.stem}.png").size == size for v in ["original", *methods])
+
+    quality = json.loads((out / "metrics.json").read_text())
+    assert quality["methods"] == methods
+    assert len(quality["per_image"]) == n_samples * len(PRESETS) * (1 + len(methods))
+    assert all(METRIC_KEYS <= set(row) for row in quality["per_image"])
+    assert {row["method"] for row in quality["per_image"]} == {"identity", *methods}
+    for method in ["identity", *methods]:
+        assert set(quality["means"][method]) == {*PRESETS, "overall"}
+        assert quality["means"][method]["overall"]["count"] == n_samples * len(PRESETS)
+    assert quality["means"]["identity"]["overall"]["psnr"] < 40  # the aged images really are damaged
+    assert len(quality["old_photos"]) == len(bundled_samples("old")) * (1 + len(methods))
+
+    page = (out / "index.html").read_text()
+    files = referenced_files(page)
+    assert {"grid.png", "restored_grid.png", "metrics.json"} <= set(files)
+    assert all((out / f).is_file() for f in files) and not re.search(r"(?:src|href)=\"(?:https?:)?//", page)
+    assert page.count('type="range"') == len(methods) * (n_samples * len(PRESETS) + len(bundled_samples("old")))
+
+
+def test_demo_is_deterministic_and_refuses_to_overwrite(demo_run, monkeypatch, capsys):
+    out, _ = demo_run
+    few_samples(monkeypatch)
+    before = {name: (out / name).read_bytes() for name in ("grid.png", "restored_grid.png", "metrics.json")}
     assert main(["demo", "--out", str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
-    assert (out / "grid.png").read_bytes() == before
+    assert (out / "grid.png").read_bytes() == before["grid.png"]
     assert main(["demo", "--out", str(out), "--overwrite"]) == 0
-    assert (out / "grid.png").read_bytes() == before  # fixed seed: the same picture again
+    assert {name: (out / name).read_bytes() for name in before} == before  # fixed seed: the same again
+
+
+def test_demo_without_the_unet_checkpoint_still_ages_and_says_why(monkeypatch, capsys, tmp_path):
+    few_samples(monkeypatch)
+    monkeypatch.setitem(DEFAULT_CHECKPOINTS, "unet", tmp_path / "missing.safetensors")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    assert "U-Net restoration skipped" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["methods"] == ["classical"]
+    assert "python -m helpers train" in summary["restoration_skipped"]
+    assert "helpers.bundle" in summary["restoration_skipped"]
+    assert len(list((out / "aged").rglob("*.png"))) == 2 * N_SAMPLES * len(PRESETS)
+    assert not (out / "restored" / "unet").exists()
+    page = (out / "index.html").read_text()
+    assert "U-Net restoration skipped" in page and all((out / f).is_file() for f in referenced_files(page))

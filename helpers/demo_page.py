@@ -1,0 +1,102 @@
+"""The demo's HTML page: before/after sliders, the grids, and the metrics, in one self-contained file.
+
+It must open from disk anywhere (a browser on a laptop, a Kaggle output viewer): so plain HTML, CSS and
+a few lines of JavaScript, every image referenced relatively from the demo folder, no network resources.
+A slider shows the "before" image with the "after" image on top, clipped from the left at the slider's
+position (CSS clip-path), so dragging it wipes between the two.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+from .io import atomic_write_text
+
+METHOD_LABELS = {"unet": "U-Net", "classical": "classical", "identity": "aged (no repair)"}
+
+STYLE = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}img{max-width:100%}
+td,th{border-bottom:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
+.note{background:#fff3cd;border:1px solid #e0c060;padding:.6em 1em}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.cmp{position:relative;margin:0;line-height:0}
+.cmp img{display:block;width:100%;height:auto}
+.cmp img.after{position:absolute;top:0;left:0;clip-path:inset(0 0 0 50%)}
+.cmp input{position:absolute;left:0;bottom:4px;width:100%;margin:0}
+.cmp figcaption{line-height:1.3;font-size:12px;padding-top:4px}"""
+
+SCRIPT = """document.querySelectorAll('.cmp input').forEach(function (slider) {
+  var after = slider.parentElement.querySelector('.after');
+  slider.addEventListener('input', function () { after.style.clipPath = 'inset(0 0 0 ' + slider.value + '%)'; });
+});"""
+
+
+def slider(before: str, after: str, caption: str, width: int) -> str:
+    """A before/after wipe of two images of the same size (paths relative to the page)."""
+    return (f'<figure class="cmp" style="width:{width}px">'
+            f'<img src="{html.escape(before)}" alt="before" loading="lazy">'
+            f'<img class="after" src="{html.escape(after)}" alt="after" loading="lazy">'
+            f'<input type="range" min="0" max="100" value="50" aria-label="{html.escape(caption)}">'
+            f'<figcaption>{html.escape(caption)}</figcaption></figure>')
+
+
+def means_table(means: dict[str, dict[str, dict]]) -> str:
+    """Methods x presets: PSNR / SSIM / sharpness ratio (restored / clean) means."""
+    def cell(stats):
+        values = [stats.get("psnr", math.nan), stats.get("ssim", math.nan), stats.get("sharpness_ratio", math.nan)]
+        return "<td>" + " / ".join(f"{v:.2f}" if k else f"{v:.1f}" for k, v in enumerate(values)) + "</td>"
+
+    presets = list(next(iter(means.values())))
+    head = "<tr><th>method</th>" + "".join(f"<th>{html.escape(p)}</th>" for p in presets) + "</tr>"
+    body = "\n".join(f"<tr><td>{html.escape(METHOD_LABELS.get(m, m))}</td>"
+                     + "".join(cell(by_preset[p]) for p in presets) + "</tr>" for m, by_preset in means.items())
+    return f"<table>{head}\n{body}</table>"
+
+
+def operators_table(operators_used: dict[str, dict[str, int]], n_samples: int) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(preset)}</td><td style='text-align:left'>"
+        + ", ".join(f"{html.escape(op)} ({count}/{n_samples})" for op, count in ops.items()) + "</td></tr>"
+        for preset, ops in operators_used.items())
+    return f"<table><tr><th>preset</th><th style='text-align:left'>operators (on how many samples)</th></tr>\n{rows}</table>"
+
+
+def build_page(summary: dict, metrics: dict | None) -> str:
+    """The page's HTML; image paths follow the demo's folder layout (aged/, restored/, old/)."""
+    samples, presets, methods = summary["samples"], summary["presets"], summary["methods"]
+    parts = [f"<h1>Old-photo repair demo</h1>\n<p>{len(samples)} bundled clean photos (never seen in training) "
+             f"aged with each preset (seed {summary['seed']}), then restored by "
+             f"{', '.join(METHOD_LABELS[m] for m in methods)}. Drag a slider to wipe between before and after.</p>"]
+    if summary.get("restoration_skipped"):
+        parts.append(f'<p class="note">{html.escape(summary["restoration_skipped"])}</p>')
+    if summary.get("restored_grid"):
+        parts.append(f'<h2>Before and after</h2>\n<img src="{summary["restored_grid"]}" '
+                     f'alt="rows are samples; columns: clean, then aged and restored per preset">')
+    if metrics:
+        parts.append("<h2>Mean quality against the clean photo</h2>\n<p>PSNR (dB) / SSIM / sharpness ratio "
+                     "(variance of the Laplacian, restored / clean: below 1 is blurrier). Per image in "
+                     "<a href=\"metrics.json\">metrics.json</a>.</p>\n" + means_table(metrics["means"]))
+    if summary.get("old_photos"):
+        cards = [slider(f"old/original/{name}.png", f"old/{m}/{name}.png", f"{name}: original | {METHOD_LABELS[m]}",
+                        min(width, 512))
+                 for name, width in summary["old_photos"].items() for m in methods]
+        parts.append("<h2>Real old photos</h2>\n<p>No clean original exists for these, so only your eyes judge "
+                     "them.</p>\n<div class=\"cards\">" + "\n".join(cards) + "</div>")
+    if methods:
+        parts.append("<h2>Aged samples, restored</h2>")
+        for index, preset in enumerate(presets):
+            cards = [slider(f"aged/{preset}/{name}.png", f"restored/{m}/{preset}/{name}.png",
+                            f"{name}: aged | {METHOD_LABELS[m]}", 256) for name in samples for m in methods]
+            parts.append(f"<details{' open' if index == 0 else ''}><summary>{html.escape(preset)}</summary>"
+                         f"<div class=\"cards\">\n" + "\n".join(cards) + "\n</div></details>")
+    parts.append(f'<h2>Aging</h2>\n<p>Each aged image and its damage mask are in <code>aged/&lt;preset&gt;/</code>.'
+                 f'</p>\n<img src="{summary["grid"]}" alt="grid: rows are samples, columns are clean and each preset">')
+    parts.append("<h3>Operators used per preset</h3>\n" + operators_table(summary["operators_used"], len(samples)))
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Old-photo repair demo</title>\n'
+            f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(parts) + f"\n<script>{SCRIPT}</script>\n"
+            "</body></html>\n")
+
+
+def write_html(out: Path, summary: dict, metrics: dict | None, overwrite: bool) -> Path:
+    return atomic_write_text(Path(out) / "index.html", build_page(summary, metrics), overwrite=overwrite)
