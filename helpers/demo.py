@@ -181,6 +181,7 @@ def measure(samples: dict[str, np.ndarray], aged: dict, restored: dict, old: dic
     old_rows = [{"photo": name, "version": version, "sharpness": metrics.sharpness(img),
                  "noise": metrics.noise_sigma(img)} for name, versions in old.items() for version, img in versions.items()]
     return {"methods": list(restored), "reference": "identity = the aged image itself, compared to the clean one",
+            "sharpness_ratio": "per image, restored / clean variance of the Laplacian; means average the ratios",
             "per_image": rows, "means": means, "old_photos": old_rows}
 
 
