@@ -1,4 +1,5 @@
-"""`python -m helpers demo [--out DIR]`: age the bundled samples with every preset; grid PNG, HTML, JSON."""
+"""`python -m helpers demo [--out DIR]`: age the bundled samples with every preset, restore them with the bundled
+U-Net and the classical baseline, restore the bundled real old photos; grid PNGs, a slider page, metrics JSON."""
 
 from __future__ import annotations
 
