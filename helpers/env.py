@@ -85,3 +85,16 @@ def describe() -> dict:
         "working_root": str(working_root()),
         "samples": str(samples_dir()),
     }
+
+
+def prepare_kaggle() -> bool:
+    """On Kaggle, pip-install what its Python image lacks (kaggle/requirements.txt, unpinned so Kaggle's
+    own torch stays); elsewhere do nothing. Returns whether it installed anything."""
+    requirements = REPO_ROOT / "kaggle" / "requirements.txt"
+    if not on_kaggle() or not requirements.is_file():
+        return False
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    return True

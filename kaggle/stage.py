@@ -6,7 +6,7 @@
 
 Each notebook's first cell puts /kaggle/input/old-photo-repair-src on sys.path, so `import helpers`,
 the bundled samples and the bundled weights all come from that dataset; nothing is pip-installed
-except what Kaggle's image lacks (listed in requirements.txt and installed by the notebook when missing).
+except what Kaggle's image lacks (kaggle/requirements.txt, installed by `helpers.env.prepare_kaggle()`).
 """
 
 from __future__ import annotations

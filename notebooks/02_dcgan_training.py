@@ -21,17 +21,12 @@
 # little to learn anything. On Kaggle it trains on Imagenette aged on the fly, on both T4s when there are two.
 
 # %%
-import subprocess
 import sys
-from pathlib import Path
 
-KAGGLE_SRC = Path("/kaggle/input/old-photo-repair-src")  # this project, attached as a Kaggle dataset
-if KAGGLE_SRC.is_dir() and str(KAGGLE_SRC) not in sys.path:
-    sys.path.insert(0, str(KAGGLE_SRC))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(KAGGLE_SRC / "kaggle" / "requirements.txt")],
-                   check=True)
-
+sys.path.insert(0, "/kaggle/input/old-photo-repair-src")  # on Kaggle the project is attached as a dataset
 from helpers import env
+
+env.prepare_kaggle()  # on Kaggle: installs what its image lacks; elsewhere nothing
 
 QUICK = env.quick_mode()
 print(env.describe())

@@ -54,3 +54,15 @@ def test_bundled_samples_are_present():
     assert len(list((env.samples_dir() / "clean").glob("*.jpg"))) >= 8
     assert len(list((env.samples_dir() / "old").glob("*.png"))) >= 2
     assert (env.samples_dir() / "LICENSES.md").is_file()
+
+
+def test_prepare_kaggle_installs_only_on_kaggle(monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    assert env.prepare_kaggle() is False and calls == []
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    assert env.prepare_kaggle() is True
+    assert calls[0][-2:] == ["-r", str(env.REPO_ROOT / "kaggle" / "requirements.txt")]
