@@ -21,14 +21,13 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import measure  # noqa: E402 - the seed's own benchmark, so both are measured alike
+from train_speed import in_fresh_process, measure  # noqa: E402 - the seed's own benchmark, so both are measured alike
 
 DEFAULT_OUT = Path(__file__).with_suffix(".json")
 TARGETS = {"train_speedup": 10.0, "infer_speedup": 20.0, "train_memory_ratio": 0.25, "scan_peak_rss_mb": 2048,
@@ -96,14 +95,6 @@ def _checkpoint_child() -> dict:
             "torch": torch.__version__}
 
 
-def _fresh(task: str, **kwargs) -> dict:
-    command = [sys.executable, __file__, "--child", json.dumps({"task": task} | kwargs)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-    if done.returncode != 0:
-        raise RuntimeError(f"{task}: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def compare(seed: dict, unet: dict, runtime_mb: float) -> dict:
     """Ratios in the direction of the targets: > 1 is faster for speed, < 1 is smaller for memory.
     Memory is compared as peak RSS and as peak RSS above the runtime every process carries anyway."""
@@ -142,7 +133,7 @@ def main(argv=None) -> int:
     from helpers.io import atomic_write_text
 
     load_before = os.getloadavg()
-    runtime_mb = _fresh("runtime")["runtime_rss_mb"]
+    runtime_mb = in_fresh_process(__file__, "runtime")["runtime_rss_mb"]
     rows, ratios = [], []
     for batch_size in map(int, args.batch_sizes.split(",")):
         pair = {}
@@ -155,9 +146,9 @@ def main(argv=None) -> int:
     width, height = map(int, args.scan.lower().split("x"))
     with tempfile.TemporaryDirectory() as folder:
         source = write_scan(Path(folder) / "scan.jpg", width, height)
-        scan = {"size": f"{width}x{height}"} | _fresh("scan", path=str(source), tile=args.tile)
+        scan = {"size": f"{width}x{height}"} | in_fresh_process(__file__, "scan", path=str(source), tile=args.tile)
     print(json.dumps(scan), file=sys.stderr)
-    checkpoint = _fresh("checkpoint")
+    checkpoint = in_fresh_process(__file__, "checkpoint")
     worst = {key: (min if key.endswith("speedup") else max)(r[key] for r in ratios)
              for key in ("train_speedup", "infer_speedup", "train_memory_ratio", "train_memory_ratio_above_runtime")}
     met = {"train_speedup >= 10": worst["train_speedup"] >= TARGETS["train_speedup"],

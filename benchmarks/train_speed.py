@@ -74,8 +74,10 @@ def _child(task: str, model: str, batch_size: int, size: int, steps: int, device
     return result
 
 
-def _fresh(task: str, **kwargs) -> dict:
-    command = [sys.executable, __file__, "--child", json.dumps({"task": task} | kwargs)]
+def in_fresh_process(script: str, task: str, **kwargs) -> dict:
+    """Run `script --child {task, **kwargs}` in a new interpreter (so its peak RSS is its own) and return
+    the JSON document it prints last; a failure raises with the child's last error line."""
+    command = [sys.executable, script, "--child", json.dumps({"task": task} | kwargs)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     if done.returncode != 0:
         raise RuntimeError(f"{task} {kwargs}: {done.stderr.strip().splitlines()[-1] if done.stderr else 'failed'}")
@@ -87,7 +89,7 @@ def measure(model: str = "seed-dcgan", batch_size: int = 1, *, size: int = 256, 
     """Training images/s and inference s/image of one model and batch size, each in a fresh process."""
     options = dict(model=model, batch_size=batch_size, size=size, steps=steps, device=device, amp=amp,
                    model_config=model_config or {})
-    train, infer = _fresh("train", **options), _fresh("infer", **options)
+    train, infer = in_fresh_process(__file__, "train", **options), in_fresh_process(__file__, "infer", **options)
     result = {"model": model, "batch_size": batch_size, "size": size, "amp": amp, "steps": steps,
               "device": train["device"], "threads": train["threads"],
               "train_images_per_s": train["train_images_per_s"], "train_peak_rss_mb": train["peak_rss_mb"],
