@@ -134,11 +134,6 @@ def invert(generator: Generator, observation: torch.Tensor, degradation: Degrada
 
 # ------------------------------------------------------------------------------------------ reporting
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * float(np.log10(1.0 / mse))
-
-
 def to_numpy(image: torch.Tensor) -> np.ndarray:
     """3 x H x W (or 1 x 3 x H x W) tensor in [0, 1] -> H x W x 3 float32 array for plots and io."""
     image = image.detach().cpu().float().clamp(0, 1)

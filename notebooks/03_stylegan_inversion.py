@@ -135,10 +135,10 @@ from helpers.invert import progression_figure
 progression_figure(observations, results)
 
 # %%
-from helpers.invert import psnr
+from helpers.metrics import psnr
 
 for name, result in results.items():
-    print(f"{name:>14}: PSNR to the undamaged portrait {psnr(result.image, clean[0]):5.2f} dB "
+    print(f"{name:>14}: PSNR to the undamaged portrait {psnr(to_numpy(clean[0]), to_numpy(result.image)):5.2f} dB "
           f"in {result.seconds:5.1f} s; final loss per phase "
           + ", ".join(f"{p} {v:.3f}" for p, v in result.final_losses().items()))
 

@@ -17,9 +17,10 @@ from kornia.color import rgb_to_grayscale
 from helpers import UsageError
 from helpers import degradations as D
 from helpers.__main__ import main
-from helpers.invert import align_square, invert, ngd_step, psnr, render
+from helpers.invert import align_square, invert, ngd_step, render, to_numpy
 from helpers.io import read_image, write_image
 from helpers.losses import FALLBACK_MESSAGE, MultiscaleLoss, make_loss
+from helpers.metrics import psnr
 from helpers.models.stylegan2 import random_generator, tiny_config
 from helpers.stylegan_weights import save_generator
 
@@ -99,7 +100,8 @@ def test_inversion_restores_what_each_degradation_destroyed(gen, clean, loss_fn,
     restored, truth = result.image[None], clean
     if deg.name == "old-photo":  # colour is gone from the observation: compare luminance
         restored, truth, observation = map(rgb_to_grayscale, (restored, truth, observation))
-    gain = psnr(restored, truth) - psnr(observation, truth)
+    restored, truth, observation = map(to_numpy, (restored, truth, observation))
+    gain = psnr(truth, restored) - psnr(truth, observation)
     assert gain >= required_gain, f"{deg.name}: PSNR gain {gain:.2f} dB < {required_gain} dB"
 
 
