@@ -183,13 +183,15 @@ class AgedDataset(torch.utils.data.Dataset):
     Item i of epoch e with seed s is always the same triple (its generator is seeded with (s, e, i)),
     so runs are reproducible while each epoch, after `set_epoch(e)`, sees new damage. Unreadable files
     are dropped at construction (`skipped` lists why); check='full' decodes every file instead of
-    reading headers only. Works in DataLoader workers (the state is plain data).
+    reading headers only. `crop` cuts a crop x crop window (random when training) out of the aged
+    size x size image: small windows train faster while the damage keeps the scale it has at `size`.
+    Works in DataLoader workers (the state is plain data).
     """
 
     def __init__(self, source: str | Path | Iterable[str | Path], *, size: int = 256, gray: bool = True,
                  presets: str | Sequence[str] = "seed", strength: float | tuple[float, float] = (0.5, 1.0),
                  seed: int = 0, train: bool = False, check: str = "header",
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None):
         from .aging import PRESETS
 
         sources = [source] if isinstance(source, (str, Path)) else list(source)
@@ -202,9 +204,12 @@ class AgedDataset(torch.utils.data.Dataset):
             raise UsageError(f"strength must lie in [0, 1] with low <= high, got {strength}")
         if size <= 0:
             raise UsageError(f"size must be positive (items are batched), got {size}")
+        if crop is not None and not 0 < crop <= size:
+            raise UsageError(f"crop must lie in [1, size={size}], got {crop}")
         if check not in ("header", "full"):
             raise UsageError(f"check must be 'header' or 'full', got {check!r}")
         self.size, self.gray, self.seed, self.train, self.max_pixels = size, gray, seed, train, max_pixels
+        self.crop = crop
         self.epoch = 0
         files, problems = find_images(sources)
         self.files, self.skipped = _usable_files(files, check, max_pixels)
@@ -246,7 +251,13 @@ class AgedDataset(torch.utils.data.Dataset):
         preset = self.presets[int(rng.integers(len(self.presets)))]
         strength = float(rng.uniform(*self.strength))
         result = age_image(clean, preset, strength=strength, seed=int(rng.integers(2**63)))
-        return _to_tensor(result.image), _to_tensor(clean), _to_tensor(result.mask.astype(np.float32))
+        aged, mask = result.image, result.mask
+        if self.crop is not None and self.crop < self.size:  # aged whole, so damage keeps its scale
+            top, left = (rng.integers(0, self.size - self.crop + 1, size=2) if self.train
+                         else ((self.size - self.crop) // 2,) * 2)
+            window = (slice(top, top + self.crop), slice(left, left + self.crop))
+            aged, clean, mask = aged[window], clean[window], mask[window]
+        return _to_tensor(aged), _to_tensor(clean), _to_tensor(mask.astype(np.float32))
 
 
 # ----------------------------------------------------------------------------- pre-aged on disk

@@ -87,6 +87,21 @@ def test_aged_dataset_is_deterministic_per_seed_epoch_and_index(photo_folder):
                                         train=True)[1])
 
 
+def test_aged_dataset_crops_are_windows_of_the_whole_aged_item(photo_folder):
+    """A crop is cut from the item aged at full size, so the damage has the scale it has at --size."""
+    whole = AgedDataset(photo_folder, size=32, presets="old-print", seed=5)
+    cropped = AgedDataset(photo_folder, size=32, presets="old-print", seed=5, crop=16)
+    for full, part in zip(whole[1], cropped[1]):
+        assert part.shape[1:] == (16, 16)
+        assert torch.equal(part, full[:, 8:24, 8:24])  # not training: the centre window
+    train = AgedDataset(photo_folder, size=32, presets="old-print", seed=5, crop=16, train=True)
+    windows = {tuple(train[i][0].shape) for i in range(len(train))}
+    assert windows == {(1, 16, 16)} and _same(train[2], train[2])
+    for bad in (0, 33):
+        with pytest.raises(UsageError, match="crop must lie in"):
+            AgedDataset(photo_folder, size=32, crop=bad)
+
+
 def test_aged_dataset_skips_unreadable_files_and_counts_them(photo_folder):
     (photo_folder / "junk.jpg").write_bytes(b"this is not a jpeg")
     (photo_folder / "empty.png").write_bytes(b"")

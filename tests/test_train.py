@@ -130,6 +130,40 @@ def test_every_model_kind_trains_and_logs_its_losses(tmp_path, model_config):
     assert meta["model_config"] == build(**model_config)[2].config
 
 
+def test_loss_weights_choose_the_terms_and_regression_alone_leaves_the_discriminator_untouched(tmp_path):
+    config = {"conditional": True, "loss": "bce", "mask_head": True}
+    plain = fit(_config(epochs=1, model_config=config, adv_weight=0.0, ssim_weight=5.0), SyntheticPairs(4), None,
+                tmp_path / "plain")
+    step = plain["history"][0]
+    assert {"g_l1", "g_ssim", "g_mask"} <= step.keys() and not {"g_adv", "d_real", "d_fake"} & step.keys()
+    assert 0.0 < step["g_ssim"] <= 2.0
+    state, _ = load_checkpoint(tmp_path / "plain" / "last.safetensors", ["discriminator"])
+    torch.manual_seed(0)
+    untouched = build(**config)[1].state_dict()
+    _assert_same(state["discriminator"], untouched)  # seeded init, never stepped
+    with pytest.raises(HelpersError, match="adv-weight must be 0 or more"):
+        fit(_config(adv_weight=-1.0), SyntheticPairs(4), None, tmp_path / "bad")
+
+
+def test_command_init_starts_from_a_checkpoints_weights(tmp_path, rng):
+    data = _photos(tmp_path / "photos", 4, rng)
+    code, _ = _train("--data", str(data), "--out", str(tmp_path / "a"), "--epochs", "1")
+    assert code == 0
+    code, report = _train("--data", str(data), "--out", str(tmp_path / "b"), "--steps", "1", "--crop", "16",
+                          "--init", str(tmp_path / "a" / "last.safetensors"), "--lr", "1e-9")
+    assert code == 0 and report["data"]["crop"] == 16
+    before, _ = load_checkpoint(tmp_path / "a" / "last.safetensors", ["generator"])
+    after, meta = load_checkpoint(tmp_path / "b" / "last.safetensors", ["generator", "optimizer_g"])
+    for name, weight in before["generator"].items():  # a 1e-9 step away from the --init weights
+        if "running_" in name or "num_batches" in name:  # BatchNorm statistics move with the data
+            continue
+        torch.testing.assert_close(after["generator"][name], weight, rtol=0, atol=1e-6)
+    assert meta["step"] == 1 and meta["data"]["init"].endswith("last.safetensors")
+    code, _ = _train("--data", str(data), "--out", str(tmp_path / "a"), "--resume", "--init",
+                     str(tmp_path / "a" / "last.safetensors"))
+    assert code == 2  # --init starts a run, --resume continues one
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # a step fp16 skipped
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, amp):

@@ -41,9 +41,16 @@ def add_arguments(parser):
                         help="fraction of the run after which the rate decays linearly to 0 (pix2pix: 0.5)")
     parser.add_argument("--l1-weight", type=float, help="lambda of the L1 loss (default: the model's, 100)")
     parser.add_argument("--mask-weight", type=float, help="weight of the mask loss (models with a mask head)")
+    parser.add_argument("--adv-weight", type=float, default=1.0,
+                        help="weight of the adversarial loss (default 1; 0 trains by regression alone)")
+    parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a (1 - SSIM) loss (default 0)")
+    parser.add_argument("--init", help="start from this checkpoint's weights (a fresh optimizer and schedule), "
+                                       "e.g. the bundled helpers/weights/unet_default.safetensors")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the photos kept for validation")
     parser.add_argument("--presets", default="seed", help="aging presets, comma separated (clean photos only)")
     parser.add_argument("--size", type=int, default=256, help="training image size (seed-dcgan: 256 only)")
+    parser.add_argument("--crop", type=int, help="train on random crops of this size of the aged --size images "
+                                                 "(fully convolutional models; validation stays whole)")
     parser.add_argument("--rgb", action="store_true", help="colour (default: grayscale, as in the study)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the data order and the init")
     parser.add_argument("--workers", type=int, default=2, help="data loader processes (0: load in this one)")
@@ -77,7 +84,7 @@ def _aged(files, args, train: bool, report: Report | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each skipped file is reported below instead
         dataset = AgedDataset(files, size=args.size, gray=not args.rgb, presets=presets, seed=args.seed,
-                              train=train)
+                              train=train, crop=args.crop if train else None)
     for problem in dataset.skipped if report is not None else ():
         report.fail(problem.split(": ", 1)[0], problem)
     return dataset
@@ -126,6 +133,28 @@ def _check_fits(dataset, spec, data: str) -> None:
                          f"{spec.image_size}x{spec.image_size} only")
 
 
+def initial_models(args):
+    """Models holding the weights of --init (generator, and discriminator when saved), or None: `fit` then
+    builds fresh ones after seeding, so the initial weights follow --seed."""
+    from ..checkpoints import load_checkpoint
+    from ..models import build_models
+
+    channels = 3 if args.rgb else 1
+    if not args.init:
+        return None
+    if args.resume:
+        raise UsageError("--init starts a new run from a checkpoint's weights; --resume continues one: choose one")
+    state, metadata = load_checkpoint(args.init, expected_model=args.model)
+    if metadata.get("model_config", {}).get("channels", 1) != channels:
+        raise UsageError(f"--init {args.init}: built for {metadata['model_config']['channels']} channel(s), "
+                         f"this run for {channels} (add or drop --rgb)")
+    models = build_models(args.model, **metadata.get("model_config", {}))
+    for module, group in zip(models[:2], ("generator", "discriminator")):
+        if group in state:
+            module.load_state_dict({k: v.float() for k, v in state[group].items()})
+    return models
+
+
 def _command_line() -> str:
     if Path(sys.argv[0]).name == "__main__.py":  # python -m helpers ..., accelerate launch -m helpers ...
         return "python -m helpers " + shlex.join(sys.argv[1:])
@@ -141,9 +170,12 @@ def run(args) -> Report:
     quick = env.quick_mode()
     report = Report()
     channels = 3 if args.rgb else 1
-    _, _, spec = build_models(args.model, channels=channels)
+    models = initial_models(args)
+    spec = models[2] if models else build_models(args.model, channels=channels)[2]
     if spec.image_size and args.size != spec.image_size:
         raise UsageError(f"{args.model} takes {spec.image_size}x{spec.image_size} images only, not --size {args.size}")
+    if args.crop is not None and (spec.image_size or not 0 < args.crop <= args.size):
+        raise UsageError(f"--crop must lie in [1, --size] and needs a fully convolutional model, not {args.model}")
     train_set, val_set, data_info = datasets(args, report)
     if quick and not args.data:  # two steps and a validation: every part of a run, in seconds per step
         train_set = torch.utils.data.Subset(train_set, range(min(QUICK_TRAIN_PHOTOS, len(train_set))))
@@ -151,9 +183,11 @@ def run(args) -> Report:
     config = TrainConfig(model=args.model, model_config={"channels": channels},
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
-                         l1_weight=args.l1_weight, mask_weight=args.mask_weight, seed=args.seed,
+                         l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
+                         ssim_weight=args.ssim_weight, seed=args.seed,
                          workers=args.workers, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
+    data_info |= {"crop": args.crop, "init": args.init} if args.crop or args.init else {}
     data_info |= {"train": len(train_set), "val": len(val_set) if val_set is not None else 0,
                   "skipped": len(report.failures)}
     speaks = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, one process talks
@@ -161,7 +195,7 @@ def run(args) -> Report:
         info(f"training {args.model} on {data_info['train']} pairs ({data_info['val']} for validation) "
              f"into {args.out}")
     result = fit(config, train_set, val_set, args.out, resume=args.resume, overwrite=args.overwrite,
-                 data_info=data_info, command=_command_line())
+                 models=models, data_info=data_info, command=_command_line())
     history = result.pop("history")
     report.payload = result | {"data": data_info, "final": history[-1] if history else None}
     if speaks:
