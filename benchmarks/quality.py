@@ -15,6 +15,7 @@ Each network's checkpoint is identified by its weights' checksum, which `python 
 --metrics` checks before copying the numbers into the bundle's metadata.
 
     python benchmarks/quality.py [--checkpoint F] [--seed-images 5] [--max-images N] [--out FILE]
+    python benchmarks/quality.py --markdown [FILE]    # the README's table, from a JSON already written
 """
 
 import argparse
@@ -141,6 +142,38 @@ def network_info(model: str, checkpoint: Path) -> dict:
             "step": metadata.get("step"), "epoch": metadata.get("epoch"), "git_commit": metadata.get("git_commit")}
 
 
+def markdown(result: dict) -> str:
+    """The README's quality section: per preset, overall, per operator, then the other methods."""
+    unet = result["methods"]["unet"]
+    lines = [f"Bundled U-Net at step {unet['step']} (epoch {unet['epoch']}); {result['images']['count']} gray "
+             f"{result['images']['size']}² images never seen in training (the 10 bundled samples and the other "
+             "photos of their held-out subjects), each aged with every preset and with every single operator at "
+             f"strength {result['conditions']['operator_strength']}.", "",
+             "| condition | PSNR damaged → restored (gain) | SSIM damaged → restored (gain) | sharpness restored / clean |",
+             "|---|---|---|---|"]
+
+    def row(name, r):
+        lines.append(f"| {name} | {r['identity_psnr']:.2f} → {r['psnr']:.2f} ({r['psnr_gain']:+.2f} dB) | "
+                     f"{r['identity_ssim']:.3f} → {r['ssim']:.3f} ({r['ssim_gain']:+.3f}) | {r['sharpness_ratio']:.2f} |")
+
+    for name, stats in unet["per_preset"].items():
+        row(f"preset `{name}`", stats)
+    row("**all presets**", unet["overall"])
+    for name, stats in unet.get("per_operator", {}).items():
+        row(f"operator `{name}`", stats)
+    lines.append("")
+    for method in ("classical", "seed-dcgan"):
+        info = result["methods"].get(method, {})
+        if "overall" not in info:
+            continue
+        o = info["overall"]
+        subset = f" (subset: {info['subset']})" if info.get("subset") else ""
+        lines.append(f"- `{method}`{subset}: PSNR {o['identity_psnr']:.2f} → {o['psnr']:.2f} ({o['psnr_gain']:+.2f} dB), "
+                     f"SSIM {o['identity_ssim']:.3f} → {o['ssim']:.3f} ({o['ssim_gain']:+.3f}), "
+                     f"sharpness {o['sharpness_ratio']:.2f}")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="evaluate this checkpoint (U-Net or seed DCGAN, from its metadata) "
@@ -148,7 +181,12 @@ def main():
     parser.add_argument("--seed-images", type=int, default=5, help="images for the slow seed DCGAN (0 skips it)")
     parser.add_argument("--max-images", type=int, help="use only the first N images (quick checks)")
     parser.add_argument("--out", default=str(HERE / "quality.json"))
+    parser.add_argument("--markdown", nargs="?", const=str(HERE / "quality.json"), metavar="FILE",
+                        help="print the README table of a JSON this script wrote, and stop")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     torch.set_num_threads(1)
     started = time.perf_counter()
     checkpoints = dict(DEFAULT_CHECKPOINTS)
