@@ -52,6 +52,8 @@ def _child(task: str, model: str, batch_size: int, size: int, steps: int, device
     trainer = GanTrainer(config, models, Accelerator(cpu=device == "cpu"), schedule_steps=steps)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    if task == "tensors":
+        return {"peak_tensor_mb": peak_tensor_mb(lambda: trainer.train_step(aged, clean, mask), steps)}
     start = time.perf_counter()
     for _ in range(steps):
         if task == "train":
@@ -74,6 +76,28 @@ def _child(task: str, model: str, batch_size: int, size: int, steps: int, device
     return result
 
 
+def peak_tensor_mb(step, steps: int) -> float:
+    """Peak memory of the live CPU tensors (parameters, gradients, optimizer state, activations,
+    temporaries) over `steps` calls, from the profiler's memory timeline: the CPU counterpart of
+    torch.cuda.max_memory_allocated, free of the interpreter, the libraries and the allocator's caching
+    that ru_maxrss also counts. (The timeline export is deprecated in favour of a CUDA-only snapshot API.)"""
+    import gzip
+    import tempfile
+    import warnings
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        for _ in range(steps):
+            step()
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        path = Path(folder) / "timeline.json.gz"
+        prof.export_memory_timeline(str(path), device="cpu")
+        _, sizes = json.loads(gzip.decompress(path.read_bytes()))
+    return max(map(sum, sizes)) / 2**20
+
+
 def in_fresh_process(script: str, task: str, **kwargs) -> dict:
     """Run `script --child {task, **kwargs}` in a new interpreter (so its peak RSS is its own) and return
     the JSON document it prints last; a failure raises with the child's last error line."""
@@ -85,8 +109,10 @@ def in_fresh_process(script: str, task: str, **kwargs) -> dict:
 
 
 def measure(model: str = "seed-dcgan", batch_size: int = 1, *, size: int = 256, steps: int = 2,
-            device: str | None = None, amp: str = "none", model_config: dict | None = None) -> dict:
-    """Training images/s and inference s/image of one model and batch size, each in a fresh process."""
+            device: str | None = None, amp: str = "none", model_config: dict | None = None,
+            tensors: bool = False) -> dict:
+    """Training images/s and inference s/image of one model and batch size, each in a fresh process;
+    with `tensors` (CPU), also the training step's peak tensor memory in a third one (see peak_tensor_mb)."""
     options = dict(model=model, batch_size=batch_size, size=size, steps=steps, device=device, amp=amp,
                    model_config=model_config or {})
     train, infer = in_fresh_process(__file__, "train", **options), in_fresh_process(__file__, "infer", **options)
@@ -96,6 +122,8 @@ def measure(model: str = "seed-dcgan", batch_size: int = 1, *, size: int = 256, 
               "infer_s_per_image": infer["infer_s_per_image"], "infer_peak_rss_mb": infer["peak_rss_mb"]}
     if "peak_gpu_mb" in train:
         result |= {"train_peak_gpu_mb": train["peak_gpu_mb"], "infer_peak_gpu_mb": infer["peak_gpu_mb"]}
+    elif tensors:
+        result["train_peak_tensor_mb"] = in_fresh_process(__file__, "tensors", **options)["peak_tensor_mb"]
     return result
 
 
