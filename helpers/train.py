@@ -3,7 +3,8 @@
 Read top to bottom: the config of defaults, the loss, one training step, validation, then `fit`, which
 owns the run folder. It is pix2pix's recipe (Isola et al. 2017), which the study's seed DCGAN follows:
 - the generator maps a damaged photo to a restored one; its loss is adversarial + lambda * L1 to the
-  clean photo (lambda = 100), plus BCE on damage-mask logits when the model has a mask head;
+  clean photo (lambda = 100), plus BCE on damage-mask logits when the model has a mask head, and
+  optionally a (1 - SSIM) term; --adv-weight 0 drops the discriminator (plain regression);
 - the discriminator sees the candidate alone (seed DCGAN) or cat([damaged, candidate]) (conditional);
   its loss is the mean of the real and fake losses, each backpropagated on its own as in
   pytorch/examples/dcgan, which is also the pattern DistributedDataParallel syncs cleanly;
