@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import HelpersError
-from .checkpoints import _digest, git_commit, load_checkpoint, save_checkpoint
+from .checkpoints import _digest, git_commit, load_checkpoint, read_metadata, save_checkpoint
 from .env import PACKAGE_ROOT
 
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
@@ -50,6 +50,25 @@ def describe_data(data: dict[str, Any]) -> dict[str, Any]:
     folders = {child.name: sum(1 for f in child.rglob("*") if f.is_file())
                for child in sorted(source.iterdir()) if child.is_dir()}
     return data | {"files_per_folder": folders}
+
+
+def lineage(metadata: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
+    """The commands that made a checkpoint, oldest first: a run started with `train --init CKPT` records
+    CKPT, whose own metadata (when the file is still here) names the command and --init before it."""
+    chain, seen = [], set()
+    while metadata and len(chain) < limit:
+        chain.append({"command": metadata.get("command"), "epoch": metadata.get("epoch"), "step": metadata.get("step")})
+        init = (metadata.get("data") or {}).get("init")
+        if not init:
+            break
+        path = Path(init)
+        chain[-1]["init"] = str(init)
+        if not path.is_file() or path.resolve() in seen:
+            break
+        seen.add(path.resolve())
+        chain[-1]["init_weights_sha256"] = weights_digest(path)
+        metadata = read_metadata(path)
+    return chain[::-1]
 
 
 def quality_summary(quality: dict[str, Any], model: str, digest: str, source: str) -> dict[str, Any]:
@@ -87,7 +106,8 @@ def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path 
     if isinstance(bundled.get("data"), dict):
         bundled["data"] = describe_data(bundled["data"])
     bundled["bundle"] = {"name": name, "source": str(checkpoint), "dtype": "float16",
-                         "bundled_at_commit": git_commit(), "reproduce": metadata.get("command")}
+                         "bundled_at_commit": git_commit(), "reproduce": metadata.get("command"),
+                         "lineage": lineage(metadata)}
     digest = _digest({f"generator.{key}": value for key, value in half.items()})  # as save_checkpoint will
     if metrics is not None:
         quality = quality_summary(json.loads(Path(metrics).read_text()), NAMES[name], digest, str(metrics))
@@ -106,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, choices=sorted(NAMES), help="which bundled model to write")
     parser.add_argument("--metrics", help="a benchmarks/quality.py JSON measured on the bundled weights")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="folder to write into (default: helpers/weights)")
     args = parser.parse_args(argv)
     try:
         path = bundle_checkpoint(args.checkpoint, args.name, metrics=args.metrics, overwrite=args.overwrite,

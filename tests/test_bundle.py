@@ -12,7 +12,7 @@ import torch
 
 from helpers import HelpersError
 from helpers.bundle import bundle_checkpoint, main, weights_digest
-from helpers.checkpoints import load_generator, read_metadata, save_checkpoint
+from helpers.checkpoints import load_checkpoint, load_generator, read_metadata, save_checkpoint
 from helpers.models import build_models
 from helpers.restore import load_restorer, restore_image
 
@@ -107,3 +107,18 @@ def test_refuses_overwrite_wrong_model_and_foreign_metrics(run, tmp_path, capsys
     metrics.write_text(json.dumps(quality))
     assert main(args + ["--overwrite", "--metrics", str(metrics)]) == 1
     assert "other weights" in capsys.readouterr().err
+
+
+def test_bundle_records_the_commands_of_every_init_stage(run, tmp_path):
+    """A model fine-tuned with `train --init` from an earlier bundle carries the whole recipe."""
+    first, _ = run
+    earlier = bundle_checkpoint(first, "unet_default", out_dir=tmp_path / "stage1")
+    state, metadata = load_checkpoint(first)
+    second = tmp_path / "run2" / "last.safetensors"
+    second.parent.mkdir()
+    save_checkpoint(second, state, metadata | {"step": 7, "command": "python -m helpers train --init X",
+                                               "data": {"init": str(earlier)}})
+    lineage = read_metadata(bundle_checkpoint(second, "unet_default", out_dir=tmp_path / "stage2"))["bundle"]["lineage"]
+    assert [stage["command"] for stage in lineage] == [metadata["command"], "python -m helpers train --init X"]
+    assert lineage[1]["init"] == str(earlier)
+    assert lineage[1]["init_weights_sha256"] == weights_digest(earlier)
