@@ -58,7 +58,6 @@ class TrainConfig:
     l1_weight: float | None = None  # None: the model's default (100)
     adv_weight: float = 1.0  # weight of the adversarial term (0: plain regression, no discriminator step)
     ssim_weight: float = 0.0  # weight of (1 - SSIM) to the clean photo; favours structure over texture
-    edge_weight: float = 0.0  # weight of L1 between the Laplacians of output and clean; against blur
     mask_weight: float | None = None  # None: the model's default
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
@@ -80,7 +79,7 @@ class TrainConfig:
             raise UsageError(f"--steps must be at least 1, got {self.max_steps}")
         if not 0.0 <= self.lr_decay_start <= 1.0 or self.lr <= 0:
             raise UsageError("--lr must be positive and lr_decay_start within [0, 1]")
-        for name in ("adv_weight", "ssim_weight", "edge_weight"):
+        for name in ("adv_weight", "ssim_weight"):
             if not getattr(self, name) >= 0:  # also refuses NaN
                 raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
 
@@ -92,13 +91,6 @@ def adversarial_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tenso
         target = torch.full((logits.shape[0],), int(real), dtype=torch.long, device=logits.device)
         return F.cross_entropy(logits, target)
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
-
-
-def laplacian(x: torch.Tensor) -> torch.Tensor:
-    """The 4-neighbour Laplacian of each channel (replicate borders): the detail a blurry output lacks,
-    and what the sharpness metric (variance of the Laplacian) measures."""
-    kernel = x.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).expand(x.shape[1], 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
 
 
 def split_output(output) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -184,9 +176,6 @@ class GanTrainer:
         if self.config.ssim_weight > 0:
             losses["g_ssim"] = 1 - ssim((fake.float() + 1) / 2, (target.float() + 1) / 2, 11).mean()
             loss = loss + self.config.ssim_weight * losses["g_ssim"]
-        if self.config.edge_weight > 0:
-            losses["g_edge"] = F.l1_loss(laplacian(fake.float()), laplacian(target.float()))
-            loss = loss + self.config.edge_weight * losses["g_edge"]
         if mask_logits is not None:
             losses["g_mask"] = F.binary_cross_entropy_with_logits(mask_logits.float(), mask.to(self.device))
             loss = loss + self.mask_weight * losses["g_mask"]

@@ -44,8 +44,6 @@ def add_arguments(parser):
     parser.add_argument("--adv-weight", type=float, default=1.0,
                         help="weight of the adversarial loss (default 1; 0 trains by regression alone)")
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a (1 - SSIM) loss (default 0)")
-    parser.add_argument("--edge-weight", type=float, default=0.0,
-                        help="weight of an L1 loss between Laplacians of output and clean, against blur (default 0)")
     parser.add_argument("--init", help="start from this checkpoint's weights (a fresh optimizer and schedule), "
                                        "e.g. the bundled helpers/weights/unet_default.safetensors")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the photos kept for validation")
@@ -186,7 +184,7 @@ def run(args) -> Report:
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
-                         ssim_weight=args.ssim_weight, edge_weight=args.edge_weight, seed=args.seed,
+                         ssim_weight=args.ssim_weight, seed=args.seed,
                          workers=args.workers, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
     data_info |= {"crop": args.crop, "init": args.init} if args.crop or args.init else {}
