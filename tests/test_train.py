@@ -255,6 +255,23 @@ def test_command_trains_on_pre_aged_pairs_and_resumes(tmp_path, rng):
     assert code == 0 and report["steps"] == 6 and report["epochs"] == 2
 
 
+def test_command_model_options_shape_the_model_and_are_saved(tmp_path, rng):
+    data = _photos(tmp_path / "photos", 3, rng)
+    out = tmp_path / "run"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--model", "unet", "--model-option", "width=8", "--model-option", "max_width=16",
+                     "--data", str(data), "--out", str(out), "--size", "32", "--steps", "1", "--workers", "0",
+                     "--quiet", "--json"])
+    assert code == 0
+    generator, meta = load_generator(out / "last.safetensors")
+    assert meta["model_config"]["width"] == 8 and meta["model_config"]["max_width"] == 16
+    assert sum(p.numel() for p in generator.parameters()) < sum(p.numel() for p in models.build_models("unet")[0].parameters()) / 10
+    for bad in ("width", "colour=3", "channels=3", "wdth=8"):
+        assert main(["train", "--model", "unet", "--model-option", bad, "--data", str(data),
+                     "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+
+
 def test_quick_mode_trains_on_the_bundled_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("REPAIR_QUICK", "1")
     code, report = _train("--out", str(tmp_path / "run"))

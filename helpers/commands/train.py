@@ -13,6 +13,7 @@ With REPAIR_QUICK=1 and no --data: one epoch of two bundled sample photos, valid
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -29,6 +30,9 @@ def add_arguments(parser):
     from ..models import model_names
 
     parser.add_argument("--model", default="seed-dcgan", choices=model_names(), help="model to train")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an argument of the model's builder, repeatable: e.g. --model-option width=64 "
+                             "--model-option max_width=256 for a wider U-Net (see helpers/models/unet.py)")
     parser.add_argument("--data", help="clean photos, a pre-aged folder, or train/ + val/ (quick mode: samples)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, plots, samples/")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.safetensors")
@@ -133,6 +137,20 @@ def _check_fits(dataset, spec, data: str) -> None:
                          f"{spec.image_size}x{spec.image_size} only")
 
 
+def model_config(args) -> dict:
+    """The builder arguments from --rgb and every --model-option KEY=VALUE (VALUE read as JSON: 64, 0.5, true)."""
+    config = {"channels": 3 if args.rgb else 1}
+    for option in args.model_option:
+        key, sep, value = option.partition("=")
+        if not sep or not key.isidentifier() or key == "channels":
+            raise UsageError(f"--model-option {option!r}: expected KEY=VALUE (channels comes from --rgb)")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    return config
+
+
 def initial_models(args):
     """Models holding the weights of --init (generator, and discriminator when saved), or None: `fit` then
     builds fresh ones after seeding, so the initial weights follow --seed."""
@@ -144,6 +162,8 @@ def initial_models(args):
         return None
     if args.resume:
         raise UsageError("--init starts a new run from a checkpoint's weights; --resume continues one: choose one")
+    if args.model_option:
+        raise UsageError("--init takes the model's shape from the checkpoint; drop --model-option")
     state, metadata = load_checkpoint(args.init, expected_model=args.model)
     if metadata.get("model_config", {}).get("channels", 1) != channels:
         raise UsageError(f"--init {args.init}: built for {metadata['model_config']['channels']} channel(s), "
@@ -169,9 +189,12 @@ def run(args) -> Report:
 
     quick = env.quick_mode()
     report = Report()
-    channels = 3 if args.rgb else 1
+    config = model_config(args)
     models = initial_models(args)
-    spec = models[2] if models else build_models(args.model, channels=channels)[2]
+    try:
+        spec = models[2] if models else build_models(args.model, **config)[2]
+    except (TypeError, ValueError, RuntimeError) as err:  # an option the builder does not take, or a bad value
+        raise UsageError(f"--model-option for {args.model}: {err}") from None
     if spec.image_size and args.size != spec.image_size:
         raise UsageError(f"{args.model} takes {spec.image_size}x{spec.image_size} images only, not --size {args.size}")
     if args.crop is not None and (spec.image_size or not 0 < args.crop <= args.size):
@@ -180,7 +203,7 @@ def run(args) -> Report:
     if quick and not args.data:  # two steps and a validation: every part of a run, in seconds per step
         train_set = torch.utils.data.Subset(train_set, range(min(QUICK_TRAIN_PHOTOS, len(train_set))))
     _check_fits(train_set, spec, args.data or "bundled samples")
-    config = TrainConfig(model=args.model, model_config={"channels": channels},
+    config = TrainConfig(model=args.model, model_config=config,
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
