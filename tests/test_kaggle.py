@@ -1,22 +1,15 @@
 """kaggle/: every notebook has kernel metadata naming it, and staging produces push-ready folders."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 REQUIRED = {"id", "title", "code_file", "language", "kernel_type", "is_private", "enable_gpu",
             "enable_internet", "dataset_sources", "competition_sources", "kernel_sources"}
-
-
-def _stage_module():
-    spec = importlib.util.spec_from_file_location("kaggle_stage", REPO / "kaggle" / "stage.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -30,7 +23,7 @@ def test_notebook_has_kernel_metadata(notebook):
 
 
 def test_stage_builds_source_dataset_and_kernels(tmp_path):
-    stage = _stage_module()
+    stage = load_script("kaggle/stage.py")
     src = stage.stage_source(tmp_path, "alice")
     assert (src / "helpers" / "__init__.py").is_file() and (src / "samples" / "LICENSES.md").is_file()
     assert (src / "kaggle" / "requirements.txt").is_file(), "the notebooks install it on Kaggle"

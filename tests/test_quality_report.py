@@ -3,31 +3,22 @@ figures people read are the measured ones (rerun `python benchmarks/quality.py -
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _quality_script():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", ROOT / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import REPO, load_script
 
 
 def test_readme_quality_table_is_the_measured_one():
-    result = json.loads((ROOT / "benchmarks" / "quality.json").read_text())
-    table = _quality_script().markdown(result)
-    assert table in (ROOT / "README.md").read_text(encoding="utf-8")
+    result = json.loads((REPO / "benchmarks" / "quality.json").read_text())
+    table = load_script("benchmarks/quality.py").markdown(result)
+    assert table in (REPO / "README.md").read_text(encoding="utf-8")
     overall = result["methods"]["unet"]["overall"]
     assert f"{overall['identity_psnr']:.2f} → {overall['psnr']:.2f}" in table
 
 
 def test_bundled_metadata_carries_the_same_measurement():
-    result = json.loads((ROOT / "benchmarks" / "quality.json").read_text())
-    bundled = json.loads((ROOT / "helpers" / "weights" / "unet_default.json").read_text())
+    result = json.loads((REPO / "benchmarks" / "quality.json").read_text())
+    bundled = json.loads((REPO / "helpers" / "weights" / "unet_default.json").read_text())
     assert bundled["quality"]["weights_sha256"] == result["methods"]["unet"]["weights_sha256"]
     assert bundled["quality"]["overall"] == result["methods"]["unet"]["overall"]
 
@@ -36,7 +27,7 @@ def test_bundled_unet_repairs_the_held_out_samples():
     """The bundled model on the 10 bundled photos (never trained on), each aged with every preset as
     benchmarks/quality.py does: it must beat doing nothing by a margin well under what it measured
     (see the README), so a broken or swapped checkpoint fails here while noise does not."""
-    quality = _quality_script()
+    quality = load_script("benchmarks/quality.py")
     from helpers.restore import DEFAULT_CHECKPOINTS, load_restorer
 
     clean, info = quality.held_out_images(10)

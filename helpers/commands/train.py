@@ -32,7 +32,7 @@ def add_arguments(parser):
     parser.add_argument("--model", default="seed-dcgan", choices=model_names(), help="model to train")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="an argument of the model's builder, repeatable: e.g. --model-option width=64 "
-                             "--model-option max_width=256 for a wider U-Net (see helpers/models/unet.py)")
+                             "--model-option max_width=192 for a wider U-Net (see helpers/models/unet.py)")
     parser.add_argument("--data", help="clean photos, a pre-aged folder, or train/ + val/ (quick mode: samples)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, plots, samples/")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.safetensors")
@@ -151,13 +151,12 @@ def model_config(args) -> dict:
     return config
 
 
-def initial_models(args):
+def initial_models(args, channels: int):
     """Models holding the weights of --init (generator, and discriminator when saved), or None: `fit` then
     builds fresh ones after seeding, so the initial weights follow --seed."""
     from ..checkpoints import load_checkpoint
     from ..models import build_models
 
-    channels = 3 if args.rgb else 1
     if not args.init:
         return None
     if args.resume:
@@ -171,7 +170,7 @@ def initial_models(args):
     models = build_models(args.model, **metadata.get("model_config", {}))
     for module, group in zip(models[:2], ("generator", "discriminator")):
         if group in state:
-            module.load_state_dict({k: v.float() for k, v in state[group].items()})
+            module.load_state_dict(state[group])  # copies into the float32 model (a bundle is fp16)
     return models
 
 
@@ -189,10 +188,10 @@ def run(args) -> Report:
 
     quick = env.quick_mode()
     report = Report()
-    config = model_config(args)
-    models = initial_models(args)
+    builder_config = model_config(args)
+    models = initial_models(args, builder_config["channels"])
     try:
-        spec = models[2] if models else build_models(args.model, **config)[2]
+        spec = models[2] if models else build_models(args.model, **builder_config)[2]
     except (TypeError, ValueError, RuntimeError) as err:  # an option the builder does not take, or a bad value
         raise UsageError(f"--model-option for {args.model}: {err}") from None
     if spec.image_size and args.size != spec.image_size:
@@ -203,7 +202,7 @@ def run(args) -> Report:
     if quick and not args.data:  # two steps and a validation: every part of a run, in seconds per step
         train_set = torch.utils.data.Subset(train_set, range(min(QUICK_TRAIN_PHOTOS, len(train_set))))
     _check_fits(train_set, spec, args.data or "bundled samples")
-    config = TrainConfig(model=args.model, model_config=config,
+    config = TrainConfig(model=args.model, model_config=builder_config,
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
