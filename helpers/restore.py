@@ -5,7 +5,9 @@
 - Large scans go through `tiled_forward`: tiles that overlap and are blended with feathered (linear
   ramp) weights, so memory stays bounded (a 4000x3000 scan in well under 2 GB) and seams vanish. Tiles
   start on multiples of the U-Net's stride and its LayerNorm has no image-wide statistics, so a tile
-  sees what the whole image would have shown it, except near its border, which the ramp fades out.
+  sees what the whole image would have shown it, except near its border, which the ramp fades out. A
+  U-Net with photo-wide context (helpers/models/unet.py) gets it once from the whole photo, shrunk to
+  the size it trained at, and every tile uses that same context.
 - The seed DCGAN only knows 256x256 inputs, so it restores 256x256 tiles (with overlap) at the scan's own
   resolution, rather than shrinking the photo to 256 and blowing it back up, which would blur it.
 - Channels: a gray model restores the luminance (Y of YCrCb) of a color photo and keeps its chroma;
@@ -77,13 +79,14 @@ def _ramp(length: int, overlap: int, fade_in: bool, fade_out: bool):
     return weights
 
 
-def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_size: int = 1):
+def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_size: int = 1, context=None):
     """Run `model` (returning an image, or (image, mask_logits)) over x (1 x C x H x W) in tiles.
 
     `tile` 0 runs the whole image at once. The image is padded (reflect, or replicate when tiny) to a
     multiple of `multiple` and at least `min_size`, so every tile starts on that grid; outputs are
-    blended with linear ramps over `overlap` pixels and cropped back. Returns (image, mask_logits|None)
-    on the CPU, in float32.
+    blended with linear ramps over `overlap` pixels and cropped back. `context`, when given, goes to every
+    tile as `model(tile, context=context)`: what the model needs to know about the whole photo. Returns
+    (image, mask_logits|None) on the CPU, in float32.
     """
     import torch
     import torch.nn.functional as F
@@ -108,7 +111,7 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
     for top in _starts(full_h, tile_h, tile_h - overlap):
         for left in _starts(full_w, tile_w, tile_w - overlap):
             patch = x[..., top:top + tile_h, left:left + tile_w].to(device)
-            out = model(patch)
+            out = model(patch) if context is None else model(patch, context=context)
             out_image, out_mask = (out[0], out[1]) if isinstance(out, (tuple, list)) else (out, None)
             w = (_ramp(tile_h, overlap, top > 0, top + tile_h < full_h)[:, None]
                  * _ramp(tile_w, overlap, left > 0, left + tile_w < full_w)[None, :])
@@ -139,8 +142,11 @@ def _network_restorer(name: str, generator, spec, metadata: dict) -> Restorer:
             if fixed:
                 image, logits = tiled_forward(generator, x, tile=fixed, overlap=min(overlap, fixed // 4),
                                               min_size=fixed)
-            else:
-                image, logits = tiled_forward(generator, x, tile=tile, overlap=overlap, multiple=multiple)
+            else:  # a U-Net with photo-wide context sees it from the whole photo, then tile by tile
+                describe = getattr(generator, "describe", None)
+                context = describe(x.to(next(generator.parameters()).device)) if describe else None
+                image, logits = tiled_forward(generator, x, tile=tile, overlap=overlap, multiple=multiple,
+                                              context=context)
             restored = image[0].add_(1).div_(2).clamp_(0, 1).numpy()
             return restored, None if logits is None else logits[0, 0].sigmoid_().numpy()
 

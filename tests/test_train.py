@@ -272,6 +272,31 @@ def test_command_model_options_shape_the_model_and_are_saved(tmp_path, rng):
                      "--out", str(tmp_path / "bad"), "--quiet"]) == 2
 
 
+def test_command_init_with_model_options_grows_the_checkpoints_model(tmp_path, rng, capsys):
+    """--init + --model-option context=true: the checkpoint's weights, plus the new layers at their init;
+    an option that changes the shape of existing layers is refused, naming the mismatch."""
+    data = _photos(tmp_path / "photos", 3, rng)
+    common = ["train", "--model", "unet", "--model-option", "width=8", "--model-option", "max_width=16",
+              "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet", "--lr", "1e-9"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    first = tmp_path / "a" / "last.safetensors"
+    assert main(["train", "--model", "unet", "--init", str(first), "--model-option", "context=true",
+                 "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet", "--lr", "1e-9",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "layers new to this model start fresh: context.mlp" in capsys.readouterr().err
+    before, _ = load_checkpoint(first, ["generator"])
+    after, meta = load_checkpoint(tmp_path / "b" / "last.safetensors", ["generator"])
+    assert meta["model_config"]["context"] is True and meta["model_config"]["width"] == 8  # the checkpoint's shape
+    for name, weight in before["generator"].items():
+        torch.testing.assert_close(after["generator"][name], weight, rtol=0, atol=1e-6)
+    assert {name for name in after["generator"] if name not in before["generator"]} == {
+        "context.mlp.0.weight", "context.mlp.0.bias", "context.mlp.2.weight", "context.mlp.2.bias"}
+    assert main(["train", "--model", "unet", "--init", str(first), "--model-option", "width=16",
+                 "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "does not fit the model" in capsys.readouterr().err
+
+
 def test_quick_mode_trains_on_the_bundled_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("REPAIR_QUICK", "1")
     code, report = _train("--out", str(tmp_path / "run"))

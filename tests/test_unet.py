@@ -86,6 +86,54 @@ def test_a_crop_on_the_stride_grid_sees_the_same_features_as_the_whole_image():
     assert not torch.allclose(full, x, atol=1e-2)  # the correction is real, so the check means something
 
 
+def _randomize_context(generator: UNetGenerator, std: float = 0.05) -> UNetGenerator:
+    torch.nn.init.normal_(generator.context.mlp[-1].weight, 0.0, std)
+    return generator
+
+
+def test_photo_wide_context_starts_as_no_change_and_then_depends_on_the_whole_photo():
+    """Grown from a checkpoint, the context layers compute nothing until trained; once trained, a patch of
+    the photo is restored differently depending on what the rest of the photo looks like."""
+    torch.manual_seed(4)
+    plain = _randomize_correction(UNetGenerator(1, **TINY)).eval()
+    grown = UNetGenerator(1, **TINY, context=True).eval()
+    missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("context.") for key in missing)
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x)[0], plain(x)[0], atol=0, rtol=0)
+        _randomize_context(grown)
+        dark, light = x.clone(), x.clone()
+        dark[..., 32:, :], light[..., 32:, :] = -1, 1  # the same top half in two different photos
+        top = x[..., :32, :]
+        in_dark, in_light = grown(top, context=grown.describe(dark))[0], grown(top, context=grown.describe(light))[0]
+    assert (in_dark - in_light).abs().mean() > 1e-3
+
+
+def test_a_tile_given_the_whole_photos_context_matches_the_whole_photo():
+    """restore.py hands every tile the context of the whole photo (`describe`), so tiles still agree."""
+    torch.manual_seed(5)
+    generator = _randomize_context(_randomize_correction(UNetGenerator(1, **TINY, context=True))).eval()
+    x = torch.rand(1, 1, 256, 256) * 2 - 1
+    with torch.no_grad():
+        full, _ = generator(x)
+        tile, _ = generator(x[..., 32:, 32:], context=generator.describe(x))
+        alone, _ = generator(x[..., 32:, 32:])
+    torch.testing.assert_close(tile[..., 80:144, 80:144], full[..., 112:176, 112:176], atol=1e-4, rtol=0)
+    assert (alone[..., 80:144, 80:144] - full[..., 112:176, 112:176]).abs().max() > 1e-3  # its own context differs
+
+
+def test_context_of_a_large_photo_is_taken_at_the_training_size():
+    from helpers.models.unet import CONTEXT_SIZE
+    torch.manual_seed(6)
+    generator = _randomize_context(UNetGenerator(1, **TINY, context=True)).eval()
+    small = torch.rand(1, 1, CONTEXT_SIZE // 2, CONTEXT_SIZE) * 2 - 1
+    large = torch.nn.functional.interpolate(small, scale_factor=3, mode="nearest")
+    with torch.no_grad():
+        torch.testing.assert_close(generator.describe(large), generator.describe(small), atol=1e-5, rtol=0)
+        assert generator(large)[0].shape == large.shape
+
+
 def test_patch_discriminator_is_conditional_and_sees_70x70_patches():
     torch.manual_seed(3)
     disc = PatchDiscriminator(in_channels=2, width=8)

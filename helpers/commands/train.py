@@ -161,16 +161,30 @@ def initial_models(args, channels: int):
         return None
     if args.resume:
         raise UsageError("--init starts a new run from a checkpoint's weights; --resume continues one: choose one")
-    if args.model_option:
-        raise UsageError("--init takes the model's shape from the checkpoint; drop --model-option")
     state, metadata = load_checkpoint(args.init, expected_model=args.model)
     if metadata.get("model_config", {}).get("channels", 1) != channels:
         raise UsageError(f"--init {args.init}: built for {metadata['model_config']['channels']} channel(s), "
                          f"this run for {channels} (add or drop --rgb)")
-    models = build_models(args.model, **metadata.get("model_config", {}))
+    # --model-option grows the checkpoint's model: layers it adds start at their init, the rest keep the weights
+    options = {key: value for key, value in model_config(args).items() if key != "channels"}
+    try:
+        models = build_models(args.model, **metadata.get("model_config", {}) | options)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise UsageError(f"--model-option for {args.model}: {err}") from None
     for module, group in zip(models[:2], ("generator", "discriminator")):
-        if group in state:
-            module.load_state_dict(state[group])  # copies into the float32 model (a bundle is fp16)
+        if group not in state:
+            continue
+        try:  # copies into the float32 model (a bundle is fp16); a changed shape raises here
+            missing, unexpected = module.load_state_dict(state[group], strict=not options)
+        except RuntimeError as err:
+            raise UsageError(f"--init {args.init}: its {group} does not fit the model these --model-option "
+                             f"values build: {str(err).splitlines()[1].strip()}") from None
+        if options and unexpected:
+            raise UsageError(f"--init {args.init}: the model built with {', '.join(args.model_option)} has no "
+                             f"{', '.join(unexpected[:3])} to load the checkpoint's weights into")
+        if missing:
+            info(f"--init: {group} layers new to this model start fresh: "
+                 f"{', '.join(sorted({key.rsplit('.', 2)[0] for key in missing}))}")
     return models
 
 

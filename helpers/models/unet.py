@@ -13,6 +13,13 @@ Why this shape (the study's DCGAN blurred photos and trained at a crawl):
   runs *before* the 2x nearest upsampling; training memory per image is a fraction of the seed's.
 - A second head predicts damage-mask logits (trained with BCE against the aging masks), so the network
   says where it thinks the photo was destroyed; `restore --save-mask` writes it out.
+- Optional photo-wide context (`context=True`): fading, overexposure and toning are global, and whether a
+  photo is faded is a question about the whole photo (where are its blacks?), which convolutions that each
+  see a window cannot answer. The encoder's features are averaged over the photo and an MLP turns them into
+  a scale and shift per channel (FiLM) for the bottleneck and every decoder level. The context comes from
+  the whole photo at most `CONTEXT_SIZE` px wide (`describe`), and `restore` computes it once and hands it
+  to every tile, so tiles still agree. Its last layer starts at zero: an existing checkpoint grown with it
+  (`train --init ... --model-option context=true`) starts out computing exactly what it did.
 
 Defaults: width 32, 3 downsamplings after the unshuffle (total stride 16), widths 32-64-128-128,
 1.85 M parameters (3.7 MB in fp16). The PatchGAN is pix2pix's n_layers=3 discriminator (receptive
@@ -56,11 +63,33 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+CONTEXT_SIZE = 256  # the photo-wide context is taken from the whole photo at this size, as in training
+
+
+class GlobalContext(nn.Module):
+    """Mean of every encoder level's features over the photo -> MLP -> (scale, shift) per decoder channel."""
+
+    def __init__(self, pooled: int, modulated: list[int], hidden: int = 128):
+        super().__init__()
+        self.modulated = modulated
+        self.mlp = nn.Sequential(nn.Linear(pooled, hidden), nn.SiLU(), nn.Linear(hidden, 2 * sum(modulated)))
+        nn.init.zeros_(self.mlp[-1].weight)  # starts as no modulation at all
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    @staticmethod
+    def pool(features: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)
+
+    def forward(self, pooled: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        film = self.mlp(pooled)[..., None, None].split([c for c in self.modulated for _ in (0, 1)], dim=1)
+        return list(zip(film[0::2], film[1::2]))
+
+
 class UNetGenerator(nn.Module):
     """x in [-1, 1], B x C x H x W with any H, W -> (restored in [-1, 1], damage-mask logits B x 1 x H x W)."""
 
     def __init__(self, channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 128,
-                 bottleneck_blocks: int = 2):
+                 bottleneck_blocks: int = 2, context: bool = False):
         super().__init__()
         self.channels, self.depth = channels, depth
         widths = [min(width * 2 ** level, max_width) for level in range(depth + 1)]
@@ -78,24 +107,51 @@ class UNetGenerator(nn.Module):
         self.to_mask = nn.Conv2d(widths[0], 4, 3, padding=1)
         nn.init.zeros_(self.to_correction.weight)
         nn.init.zeros_(self.to_correction.bias)
+        # FiLM for the bottleneck, then each decoder level from the deepest up
+        self.context = GlobalContext(sum(widths), [widths[-1], *reversed(widths[:-1])]) if context else None
 
     @property
     def stride(self) -> int:
         """Inputs are padded to a multiple of this; tiles of a large scan start on multiples of it."""
         return 2 ** (self.depth + 1)
 
-    def forward(self, x):
-        height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.stride)
+    def _encode(self, padded):
         h = self.stem(self.unshuffle(padded))
         skips = []
         for block, down in zip(self.encoder, self.down):
             h = block(h)
             skips.append(h)
             h = down(h)
-        h = self.bottleneck(h)
-        for up, block, skip in zip(reversed(self.up), reversed(self.decoder), reversed(skips)):
+        return skips, self.bottleneck(h)
+
+    def describe(self, x):
+        """The photo-wide context of x (B x C x H x W, the whole photo), for `forward(tile, context=...)`.
+        Photos wider than CONTEXT_SIZE are first shrunk to it (area), the scale the model was trained at."""
+        if self.context is None:
+            return None
+        scale = CONTEXT_SIZE / max(x.shape[-2:])
+        if scale < 1:
+            x = F.interpolate(x, scale_factor=scale, mode="area")
+        skips, h = self._encode(pad_to_multiple(x, self.stride))
+        return GlobalContext.pool([*skips, h])
+
+    def forward(self, x, context=None):
+        """`context` (from `describe` on the whole photo) is for tiles; without it x is the whole photo."""
+        height, width = x.shape[-2:]
+        padded = pad_to_multiple(x, self.stride)
+        skips, h = self._encode(padded)
+        film = []
+        if self.context is not None:
+            if context is None and max(height, width) > CONTEXT_SIZE:
+                context = self.describe(x)
+            film = self.context(GlobalContext.pool([*skips, h]) if context is None else context)
+            scale, shift = film[0]
+            h = h * (1 + scale) + shift
+        for level, (up, block, skip) in enumerate(zip(reversed(self.up), reversed(self.decoder), reversed(skips))):
             h = block(F.interpolate(up(h), scale_factor=2.0, mode="nearest") + skip)
+            if film:
+                scale, shift = film[level + 1]
+                h = h * (1 + scale) + shift
         h = self.head(h)
         image = padded + self.shuffle(self.to_correction(h))
         # Straight-through clamp: the output stays in [-1, 1] and gradients still flow where it clips.
@@ -147,7 +203,7 @@ def _normal_init(module: nn.Module) -> None:
 
 
 def build(channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 128, bottleneck_blocks: int = 2,
-          disc_width: int = 32):
+          disc_width: int = 32, context: bool = False):
     """The registry's entry point (see helpers/models/__init__.py).
 
     The generator keeps PyTorch's default (Kaiming) init, which suits its LayerNorm residual blocks,
@@ -156,8 +212,8 @@ def build(channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 1
     from . import ModelSpec
 
     config = {"channels": channels, "width": width, "depth": depth, "max_width": max_width,
-              "bottleneck_blocks": bottleneck_blocks, "disc_width": disc_width}
-    generator = UNetGenerator(channels, width, depth, max_width, bottleneck_blocks)
+              "bottleneck_blocks": bottleneck_blocks, "disc_width": disc_width, "context": bool(context)}
+    generator = UNetGenerator(channels, width, depth, max_width, bottleneck_blocks, bool(context))
     discriminator = PatchDiscriminator(2 * channels, disc_width)
     discriminator.apply(_normal_init)
     spec = ModelSpec(name="unet", config=config, channels=channels, conditional=True, loss="bce",
