@@ -59,6 +59,7 @@ class TrainConfig:
     adv_weight: float = 1.0  # weight of the adversarial term (0: plain regression, no discriminator step)
     ssim_weight: float = 0.0  # weight of (1 - SSIM) to the clean photo; favours structure over texture
     mask_weight: float | None = None  # None: the model's default
+    train_only: tuple[str, ...] = ()  # generator parameter-name prefixes to train (the rest frozen); () = all
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
     amp: str = "none"  # none | fp16 (with GradScaler; T4) | bf16 (A100, H100, recent CPUs)
@@ -114,6 +115,7 @@ class GanTrainer:
         self.generator, self.discriminator, self.spec = models
         self.l1_weight = self.spec.l1_weight if config.l1_weight is None else config.l1_weight
         self.mask_weight = self.spec.mask_weight if config.mask_weight is None else config.mask_weight
+        trained = self._trainable(self.generator, tuple(config.train_only))
         memory = torch.channels_last if config.channels_last else torch.contiguous_format
         for module in (self.generator, self.discriminator):
             module.to(self.device, memory_format=memory)
@@ -123,7 +125,7 @@ class GanTrainer:
         if config.compile:
             self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
         betas = (config.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(trained, lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
         decay_from = int(config.lr_decay_start * schedule_steps)
 
@@ -136,6 +138,20 @@ class GanTrainer:
         if config.amp == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise UsageError("this GPU has no bfloat16 support (a T4 does not); use --amp fp16")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+
+    @staticmethod
+    def _trainable(generator: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
+        """The generator parameters to train: all, or those named by `prefixes` (the others are frozen), e.g.
+        the layers a grown checkpoint added, trained first on their own so they cannot disturb the rest."""
+        prefixes = prefixes or ("",)  # every name starts with ""
+        chosen = [param for name, param in generator.named_parameters() if name.startswith(prefixes)]
+        if not chosen:
+            names = sorted({name.split(".")[0] for name, _ in generator.named_parameters()})
+            raise UsageError(f"--train-only {' '.join(prefixes)}: no generator parameter is named so; "
+                             f"its parts: {', '.join(names)}")
+        for name, param in generator.named_parameters():
+            param.requires_grad_(name.startswith(prefixes))
+        return chosen
 
     def autocast(self):
         if self.amp_dtype is None:

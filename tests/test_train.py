@@ -280,17 +280,20 @@ def test_command_init_with_model_options_grows_the_checkpoints_model(tmp_path, r
               "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet", "--lr", "1e-9"]
     assert main([*common, "--out", str(tmp_path / "a")]) == 0
     first = tmp_path / "a" / "last.safetensors"
-    assert main(["train", "--model", "unet", "--init", str(first), "--model-option", "context=true",
-                 "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet", "--lr", "1e-9",
-                 "--out", str(tmp_path / "b")]) == 0
+    grow = ["train", "--model", "unet", "--init", str(first), "--model-option", "context=true", "--data", str(data),
+            "--size", "32", "--steps", "2", "--workers", "0", "--quiet", "--lr", "1e-3"]
+    assert main([*grow, "--train-only", "context.", "--out", str(tmp_path / "b")]) == 0
     assert "layers new to this model start fresh: context.mlp" in capsys.readouterr().err
     before, _ = load_checkpoint(first, ["generator"])
     after, meta = load_checkpoint(tmp_path / "b" / "last.safetensors", ["generator"])
     assert meta["model_config"]["context"] is True and meta["model_config"]["width"] == 8  # the checkpoint's shape
-    for name, weight in before["generator"].items():
-        torch.testing.assert_close(after["generator"][name], weight, rtol=0, atol=1e-6)
+    for name, weight in before["generator"].items():  # frozen by --train-only: not a bit moved
+        torch.testing.assert_close(after["generator"][name], weight, rtol=0, atol=0)
     assert {name for name in after["generator"] if name not in before["generator"]} == {
         "context.mlp.0.weight", "context.mlp.0.bias", "context.mlp.2.weight", "context.mlp.2.bias"}
+    assert after["generator"]["context.mlp.2.weight"].abs().sum() > 0  # the new layer (zero at first) trained
+    assert main([*grow, "--train-only", "contxt.", "--out", str(tmp_path / "typo")]) == 2
+    assert "no generator parameter is named so" in capsys.readouterr().err
     assert main(["train", "--model", "unet", "--init", str(first), "--model-option", "width=16",
                  "--data", str(data), "--size", "32", "--steps", "1", "--workers", "0", "--quiet",
                  "--out", str(tmp_path / "c")]) == 2

@@ -49,7 +49,13 @@ def add_arguments(parser):
                         help="weight of the adversarial loss (default 1; 0 trains by regression alone)")
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a (1 - SSIM) loss (default 0)")
     parser.add_argument("--init", help="start from this checkpoint's weights (a fresh optimizer and schedule), "
-                                       "e.g. the bundled helpers/weights/unet_default.safetensors")
+                                       "e.g. the bundled helpers/weights/unet_default.safetensors; with "
+                                       "--model-option it grows that model (e.g. context=true), new layers "
+                                       "starting at their init")
+    parser.add_argument("--train-only", action="append", default=[], metavar="PREFIX",
+                        help="train only the generator parameters whose names start with PREFIX (repeatable), "
+                             "e.g. context. after growing a model with --init and --model-option context=true; "
+                             "the rest keeps its weights (the discriminator still trains)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the photos kept for validation")
     parser.add_argument("--presets", default="seed", help="aging presets, comma separated (clean photos only)")
     parser.add_argument("--size", type=int, default=256, help="training image size (seed-dcgan: 256 only)")
@@ -220,7 +226,7 @@ def run(args) -> Report:
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
-                         ssim_weight=args.ssim_weight, seed=args.seed,
+                         ssim_weight=args.ssim_weight, train_only=tuple(args.train_only), seed=args.seed,
                          workers=args.workers, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
     data_info |= {"crop": args.crop, "init": args.init} if args.crop or args.init else {}
