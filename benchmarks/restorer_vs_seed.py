@@ -10,8 +10,9 @@ step (the profiler's memory timeline, what torch.cuda.max_memory_allocated repor
 measure the memory target uses) and the process's peak RSS, which adds the ~0.5 GB that torch itself
 holds in every process (`runtime_rss_mb`). Then the large-scan case: a 4000x3000 RGB photo restored
 with tiles by `helpers.restore` in a fresh process (time, peak RSS), and the size of the default U-Net
-generator saved as an fp16 safetensors checkpoint. The U-Net here is freshly initialised: speed and
-memory do not depend on the trained weights.
+generator saved as an fp16 safetensors checkpoint. The U-Net has the bundled checkpoint's shape (its
+`model_config`, e.g. with photo-wide context) but is freshly initialised: speed and memory do not depend
+on the trained weights.
 
 Targets (issue 5): training >= 10x the seed's throughput, inference >= 20x faster, peak training memory
 <= 1/4 of the seed's, the 4000x3000 scan under 2 GB peak RSS, the fp16 checkpoint <= 10 MB.
@@ -51,6 +52,15 @@ def write_scan(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def unet_config() -> dict:
+    """The bundled U-Net's builder arguments (its metadata), so the benchmark measures the shipped shape."""
+    from helpers.checkpoints import read_metadata
+    from helpers.restore import DEFAULT_CHECKPOINTS
+
+    path = DEFAULT_CHECKPOINTS["unet"]
+    return read_metadata(path).get("model_config", {}) if path.is_file() else {}
+
+
 def _scan_child(path: str, tile: int) -> dict:
     """Runs in a fresh process: restore one large scan with tiles; time and peak RSS of this process."""
     import torch
@@ -58,7 +68,7 @@ def _scan_child(path: str, tile: int) -> dict:
     from helpers.models import build_models
     from helpers.restore import restore_files, restorer_from_model
 
-    generator, _, spec = build_models("unet")
+    generator, _, spec = build_models("unet", **unet_config())
     restorer = restorer_from_model(generator, spec)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
@@ -88,7 +98,7 @@ def _checkpoint_child() -> dict:
     from helpers.checkpoints import save_checkpoint
     from helpers.models import build_models
 
-    generator, _, spec = build_models("unet")
+    generator, _, spec = build_models("unet", **unet_config())
     half = {k: v.half() for k, v in generator.state_dict().items()}
     with tempfile.TemporaryDirectory() as folder:
         path = save_checkpoint(Path(folder) / "unet.safetensors", {"generator": half},
@@ -143,7 +153,8 @@ def main(argv=None) -> int:
     for batch_size in map(int, args.batch_sizes.split(",")):
         pair = {}
         for model in ("seed-dcgan", "unet"):  # the baseline first, then the restorer, back to back
-            pair[model] = measure(model, batch_size, steps=args.steps, tensors=True)
+            config = unet_config() if model == "unet" else None
+            pair[model] = measure(model, batch_size, steps=args.steps, tensors=True, model_config=config)
             rows.append(pair[model])
             print(json.dumps(pair[model]), file=sys.stderr)
         ratios.append(compare(pair["seed-dcgan"], pair["unet"], runtime_mb))
@@ -173,7 +184,7 @@ def main(argv=None) -> int:
                  "a training step (profiler memory timeline); peak RSS includes the runtime (torch, accelerate, "
                  "helpers: runtime_rss_mb), so the *_above_runtime ratios compare what the models themselves "
                  "need; no warm-up steps for either model; the CPU may be shared with other jobs (load averages)",
-        "runtime_rss_mb": runtime_mb, "ratios": ratios, "worst_case": worst, "targets_met": met, "scan": scan, "checkpoint": checkpoint,
+        "unet_config": unet_config(), "runtime_rss_mb": runtime_mb, "ratios": ratios, "worst_case": worst, "targets_met": met, "scan": scan, "checkpoint": checkpoint,
         "rows": rows,
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)

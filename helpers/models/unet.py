@@ -15,8 +15,9 @@ Why this shape (the study's DCGAN blurred photos and trained at a crawl):
   says where it thinks the photo was destroyed; `restore --save-mask` writes it out.
 - Optional photo-wide context (`context=True`): fading, overexposure and toning are global, and whether a
   photo is faded is a question about the whole photo (where are its blacks?), which convolutions that each
-  see a window cannot answer. The encoder's features are averaged over the photo and an MLP turns them into
-  a scale and shift per channel (FiLM) for the bottleneck and every decoder level. The context comes from
+  see a window cannot answer. A soft cumulative histogram of the photo's tones and the encoder's features
+  averaged over the photo go through an MLP that gives a scale and shift per channel (FiLM) for the
+  bottleneck and every decoder level. The context comes from
   the whole photo at most `CONTEXT_SIZE` px wide (`describe`), and `restore` computes it once and hands it
   to every tile, so tiles still agree. Its last layer starts at zero: an existing checkpoint grown with it
   (`train --init ... --model-option context=true`) starts out computing exactly what it did.
@@ -67,18 +68,25 @@ CONTEXT_SIZE = 256  # the photo-wide context is taken from the whole photo at th
 
 
 class GlobalContext(nn.Module):
-    """Mean of every encoder level's features over the photo -> MLP -> (scale, shift) per decoder channel."""
+    """The photo's tone distribution (a soft cumulative histogram per channel) and the mean of every encoder
+    level's features over the photo -> MLP -> (scale, shift) per decoder channel."""
 
-    def __init__(self, pooled: int, modulated: list[int], hidden: int = 128):
+    LEVELS = 16  # tone levels of the cumulative histogram, evenly spaced in [-1, 1]
+
+    def __init__(self, channels: int, features: int, modulated: list[int], hidden: int = 128):
         super().__init__()
         self.modulated = modulated
-        self.mlp = nn.Sequential(nn.Linear(pooled, hidden), nn.SiLU(), nn.Linear(hidden, 2 * sum(modulated)))
+        self.register_buffer("levels", torch.linspace(-1, 1, 2 * self.LEVELS + 1)[1::2], persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(self.LEVELS * channels + features, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, 2 * sum(modulated)))
         nn.init.zeros_(self.mlp[-1].weight)  # starts as no modulation at all
         nn.init.zeros_(self.mlp[-1].bias)
 
-    @staticmethod
-    def pool(features: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)
+    def pool(self, image: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
+        """Share of pixels darker than each level (soft, so it is smooth in the image), then feature means.
+        Black and white points, which say how faded a photo is, are read directly off the first part."""
+        darker = torch.sigmoid((self.levels[:, None, None] - image[:, :, None]) * self.LEVELS).mean(dim=(3, 4))
+        return torch.cat([darker.flatten(1), *(f.mean(dim=(2, 3)) for f in features)], dim=1)
 
     def forward(self, pooled: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         film = self.mlp(pooled)[..., None, None].split([c for c in self.modulated for _ in (0, 1)], dim=1)
@@ -108,7 +116,8 @@ class UNetGenerator(nn.Module):
         nn.init.zeros_(self.to_correction.weight)
         nn.init.zeros_(self.to_correction.bias)
         # FiLM for the bottleneck, then each decoder level from the deepest up
-        self.context = GlobalContext(sum(widths), [widths[-1], *reversed(widths[:-1])]) if context else None
+        self.context = (GlobalContext(channels, sum(widths), [widths[-1], *reversed(widths[:-1])]) if context
+                        else None)
 
     @property
     def stride(self) -> int:
@@ -132,8 +141,9 @@ class UNetGenerator(nn.Module):
         scale = CONTEXT_SIZE / max(x.shape[-2:])
         if scale < 1:
             x = F.interpolate(x, scale_factor=scale, mode="area")
-        skips, h = self._encode(pad_to_multiple(x, self.stride))
-        return GlobalContext.pool([*skips, h])
+        padded = pad_to_multiple(x, self.stride)
+        skips, h = self._encode(padded)
+        return self.context.pool(padded, [*skips, h])
 
     def forward(self, x, context=None):
         """`context` (from `describe` on the whole photo) is for tiles; without it x is the whole photo."""
@@ -144,7 +154,7 @@ class UNetGenerator(nn.Module):
         if self.context is not None:
             if context is None and max(height, width) > CONTEXT_SIZE:
                 context = self.describe(x)
-            film = self.context(GlobalContext.pool([*skips, h]) if context is None else context)
+            film = self.context(self.context.pool(padded, [*skips, h]) if context is None else context)
             scale, shift = film[0]
             h = h * (1 + scale) + shift
         for level, (up, block, skip) in enumerate(zip(reversed(self.up), reversed(self.decoder), reversed(skips))):
