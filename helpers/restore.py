@@ -79,14 +79,15 @@ def _ramp(length: int, overlap: int, fade_in: bool, fade_out: bool):
     return weights
 
 
-def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_size: int = 1, context=None):
+def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_size: int = 1, describe=None):
     """Run `model` (returning an image, or (image, mask_logits)) over x (1 x C x H x W) in tiles.
 
     `tile` 0 runs the whole image at once. The image is padded (reflect, or replicate when tiny) to a
     multiple of `multiple` and at least `min_size`, so every tile starts on that grid; outputs are
-    blended with linear ramps over `overlap` pixels and cropped back. `context`, when given, goes to every
-    tile as `model(tile, context=context)`: what the model needs to know about the whole photo. Returns
-    (image, mask_logits|None) on the CPU, in float32.
+    blended with linear ramps over `overlap` pixels and cropped back. `describe`, when given and the image
+    is split, is called once on the whole image and its result goes to every tile as
+    `model(tile, context=...)`: what the model needs to know about the whole photo (a model run on the
+    whole image works that out itself). Returns (image, mask_logits|None) on the CPU, in float32.
     """
     import torch
     import torch.nn.functional as F
@@ -105,6 +106,8 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
         tile_h, tile_w = min(tile, full_h), min(tile, full_w)
         overlap = min(overlap // multiple * multiple, tile - multiple)
     device = next(model.parameters()).device
+    split = tile_h < full_h or tile_w < full_w
+    context = describe(x[..., :height, :width].to(device)) if describe and split else None
     image = torch.zeros(x.shape[1], full_h, full_w)
     mask = None
     weight = torch.zeros(1, full_h, full_w)
@@ -143,10 +146,8 @@ def _network_restorer(name: str, generator, spec, metadata: dict) -> Restorer:
                 image, logits = tiled_forward(generator, x, tile=fixed, overlap=min(overlap, fixed // 4),
                                               min_size=fixed)
             else:  # a U-Net with photo-wide context sees it from the whole photo, then tile by tile
-                describe = getattr(generator, "describe", None)
-                context = describe(x.to(next(generator.parameters()).device)) if describe else None
                 image, logits = tiled_forward(generator, x, tile=tile, overlap=overlap, multiple=multiple,
-                                              context=context)
+                                              describe=getattr(generator, "describe", None))
             restored = image[0].add_(1).div_(2).clamp_(0, 1).numpy()
             return restored, None if logits is None else logits[0, 0].sigmoid_().numpy()
 
