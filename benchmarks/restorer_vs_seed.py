@@ -61,14 +61,14 @@ def unet_config() -> dict:
     return read_metadata(path).get("model_config", {}) if path.is_file() else {}
 
 
-def _scan_child(path: str, tile: int) -> dict:
+def _scan_child(path: str, tile: int, model_config: dict) -> dict:
     """Runs in a fresh process: restore one large scan with tiles; time and peak RSS of this process."""
     import torch
 
     from helpers.models import build_models
     from helpers.restore import restore_files, restorer_from_model
 
-    generator, _, spec = build_models("unet", **unet_config())
+    generator, _, spec = build_models("unet", **model_config)
     restorer = restorer_from_model(generator, spec)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
@@ -92,13 +92,13 @@ def _runtime_child() -> dict:
     return {"runtime_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _checkpoint_child() -> dict:
+def _checkpoint_child(model_config: dict) -> dict:
     import torch
 
     from helpers.checkpoints import save_checkpoint
     from helpers.models import build_models
 
-    generator, _, spec = build_models("unet", **unet_config())
+    generator, _, spec = build_models("unet", **model_config)
     half = {k: v.half() for k, v in generator.state_dict().items()}
     with tempfile.TemporaryDirectory() as folder:
         path = save_checkpoint(Path(folder) / "unet.safetensors", {"generator": half},
@@ -149,12 +149,13 @@ def main(argv=None) -> int:
 
     load_before = os.getloadavg()
     runtime_mb = in_fresh_process(__file__, "runtime")["runtime_rss_mb"]
+    config = unet_config()
     rows, ratios = [], []
     for batch_size in map(int, args.batch_sizes.split(",")):
         pair = {}
         for model in ("seed-dcgan", "unet"):  # the baseline first, then the restorer, back to back
-            config = unet_config() if model == "unet" else None
-            pair[model] = measure(model, batch_size, steps=args.steps, tensors=True, model_config=config)
+            pair[model] = measure(model, batch_size, steps=args.steps, tensors=True,
+                                  model_config=config if model == "unet" else None)
             rows.append(pair[model])
             print(json.dumps(pair[model]), file=sys.stderr)
         ratios.append(compare(pair["seed-dcgan"], pair["unet"], runtime_mb))
@@ -162,9 +163,10 @@ def main(argv=None) -> int:
     width, height = map(int, args.scan.lower().split("x"))
     with tempfile.TemporaryDirectory() as folder:
         source = write_scan(Path(folder) / "scan.jpg", width, height)
-        scan = {"size": f"{width}x{height}"} | in_fresh_process(__file__, "scan", path=str(source), tile=args.tile)
+        scan = {"size": f"{width}x{height}"} | in_fresh_process(__file__, "scan", path=str(source), tile=args.tile,
+                                                               model_config=config)
     print(json.dumps(scan), file=sys.stderr)
-    checkpoint = in_fresh_process(__file__, "checkpoint")
+    checkpoint = in_fresh_process(__file__, "checkpoint", model_config=config)
     worst = {key: (min if key.endswith("speedup") else max)(r[key] for r in ratios)
              for key in ("train_speedup", "infer_speedup", "train_memory_ratio", "train_memory_ratio_rss",
                          "train_memory_ratio_above_runtime")}
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
                  "a training step (profiler memory timeline); peak RSS includes the runtime (torch, accelerate, "
                  "helpers: runtime_rss_mb), so the *_above_runtime ratios compare what the models themselves "
                  "need; no warm-up steps for either model; the CPU may be shared with other jobs (load averages)",
-        "unet_config": unet_config(), "runtime_rss_mb": runtime_mb, "ratios": ratios, "worst_case": worst, "targets_met": met, "scan": scan, "checkpoint": checkpoint,
+        "unet_config": config, "runtime_rss_mb": runtime_mb, "ratios": ratios, "worst_case": worst, "targets_met": met, "scan": scan, "checkpoint": checkpoint,
         "rows": rows,
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)

@@ -157,26 +157,32 @@ def model_config(args) -> dict:
     return config
 
 
-def initial_models(args, channels: int):
-    """Models holding the weights of --init (generator, and discriminator when saved), or None: `fit` then
-    builds fresh ones after seeding, so the initial weights follow --seed."""
-    from ..checkpoints import load_checkpoint
+def _build(model: str, config: dict):
+    """build_models, with a builder's complaint about --model-option values turned into a usage error."""
     from ..models import build_models
+
+    try:
+        return build_models(model, **config)
+    except (TypeError, ValueError, RuntimeError) as err:  # an option the builder does not take, or a bad value
+        raise UsageError(f"--model-option for {model}: {err}") from None
+
+
+def initial_models(args, config: dict):
+    """Models holding the weights of --init (generator, and discriminator when saved), or None: `fit` then
+    builds fresh ones after seeding, so the initial weights follow --seed. `config` is `model_config(args)`."""
+    from ..checkpoints import load_checkpoint
 
     if not args.init:
         return None
     if args.resume:
         raise UsageError("--init starts a new run from a checkpoint's weights; --resume continues one: choose one")
     state, metadata = load_checkpoint(args.init, expected_model=args.model)
-    if metadata.get("model_config", {}).get("channels", 1) != channels:
+    if metadata.get("model_config", {}).get("channels", 1) != config["channels"]:
         raise UsageError(f"--init {args.init}: built for {metadata['model_config']['channels']} channel(s), "
-                         f"this run for {channels} (add or drop --rgb)")
+                         f"this run for {config['channels']} (add or drop --rgb)")
     # --model-option grows the checkpoint's model: layers it adds start at their init, the rest keep the weights
-    options = {key: value for key, value in model_config(args).items() if key != "channels"}
-    try:
-        models = build_models(args.model, **metadata.get("model_config", {}) | options)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise UsageError(f"--model-option for {args.model}: {err}") from None
+    options = {key: value for key, value in config.items() if key != "channels"}
+    models = _build(args.model, metadata.get("model_config", {}) | options)
     for module, group in zip(models[:2], ("generator", "discriminator")):
         if group not in state:
             continue
@@ -201,7 +207,6 @@ def _command_line() -> str:
 
 
 def run(args) -> Report:
-    from ..models import build_models
     from ..train import TrainConfig, fit
 
     import torch
@@ -209,11 +214,8 @@ def run(args) -> Report:
     quick = env.quick_mode()
     report = Report()
     builder_config = model_config(args)
-    models = initial_models(args, builder_config["channels"])
-    try:
-        spec = models[2] if models else build_models(args.model, **builder_config)[2]
-    except (TypeError, ValueError, RuntimeError) as err:  # an option the builder does not take, or a bad value
-        raise UsageError(f"--model-option for {args.model}: {err}") from None
+    models = initial_models(args, builder_config)
+    spec = (models or _build(args.model, builder_config))[2]
     if spec.image_size and args.size != spec.image_size:
         raise UsageError(f"{args.model} takes {spec.image_size}x{spec.image_size} images only, not --size {args.size}")
     if args.crop is not None and (spec.image_size or not 0 < args.crop <= args.size):
