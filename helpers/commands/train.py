@@ -50,7 +50,7 @@ def add_arguments(parser):
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a (1 - SSIM) loss (default 0)")
     parser.add_argument("--init", help="start from this checkpoint's weights (a fresh optimizer and schedule), "
                                        "e.g. the bundled helpers/weights/unet_default.safetensors; with "
-                                       "--model-option it grows that model (e.g. context=true), new layers "
+                                       "--model-option it grows that model (e.g. context=true, gain=true), new layers "
                                        "starting at their init")
     parser.add_argument("--train-only", action="append", default=[], metavar="PREFIX",
                         help="train only the generator parameters whose names start with PREFIX (repeatable), "

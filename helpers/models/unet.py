@@ -97,7 +97,7 @@ class UNetGenerator(nn.Module):
     """x in [-1, 1], B x C x H x W with any H, W -> (restored in [-1, 1], damage-mask logits B x 1 x H x W)."""
 
     def __init__(self, channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 128,
-                 bottleneck_blocks: int = 2, context: bool = False):
+                 bottleneck_blocks: int = 2, context: bool = False, gain: bool = False):
         super().__init__()
         self.channels, self.depth = channels, depth
         widths = [min(width * 2 ** level, max_width) for level in range(depth + 1)]
@@ -115,6 +115,13 @@ class UNetGenerator(nn.Module):
         self.to_mask = nn.Conv2d(widths[0], 4, 3, padding=1)
         nn.init.zeros_(self.to_correction.weight)
         nn.init.zeros_(self.to_correction.bias)
+        # Local contrast gain: the output is (1 + gain) * input + correction, so restoring a faded photo's
+        # contrast (fading is x -> (1 - a) x + a grey) amplifies the detail it still has instead of having
+        # to redraw it. A smooth map, at half resolution upsampled; zero at init like the correction.
+        self.to_gain = nn.Conv2d(widths[0], channels, 3, padding=1) if gain else None
+        if gain:
+            nn.init.zeros_(self.to_gain.weight)
+            nn.init.zeros_(self.to_gain.bias)
         # FiLM for the bottleneck, then each decoder level from the deepest up
         self.context = (GlobalContext(channels, sum(widths), [widths[-1], *reversed(widths[:-1])]) if context
                         else None)
@@ -164,6 +171,8 @@ class UNetGenerator(nn.Module):
                 h = h * (1 + scale) + shift
         h = self.head(h)
         image = padded + self.shuffle(self.to_correction(h))
+        if self.to_gain is not None:
+            image = image + F.interpolate(self.to_gain(h), scale_factor=2.0, mode="bilinear") * padded
         # Straight-through clamp: the output stays in [-1, 1] and gradients still flow where it clips.
         image = image - (image - image.clamp(-1, 1)).detach()
         return image[..., :height, :width], self.shuffle(self.to_mask(h))[..., :height, :width]
@@ -213,7 +222,7 @@ def _normal_init(module: nn.Module) -> None:
 
 
 def build(channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 128, bottleneck_blocks: int = 2,
-          disc_width: int = 32, context: bool = False):
+          disc_width: int = 32, context: bool = False, gain: bool = False):
     """The registry's entry point (see helpers/models/__init__.py).
 
     The generator keeps PyTorch's default (Kaiming) init, which suits its LayerNorm residual blocks,
@@ -222,8 +231,9 @@ def build(channels: int = 1, width: int = 32, depth: int = 3, max_width: int = 1
     from . import ModelSpec
 
     config = {"channels": channels, "width": width, "depth": depth, "max_width": max_width,
-              "bottleneck_blocks": bottleneck_blocks, "disc_width": disc_width, "context": bool(context)}
-    generator = UNetGenerator(channels, width, depth, max_width, bottleneck_blocks, bool(context))
+              "bottleneck_blocks": bottleneck_blocks, "disc_width": disc_width, "context": bool(context),
+              "gain": bool(gain)}
+    generator = UNetGenerator(channels, width, depth, max_width, bottleneck_blocks, bool(context), bool(gain))
     discriminator = PatchDiscriminator(2 * channels, disc_width)
     discriminator.apply(_normal_init)
     spec = ModelSpec(name="unet", config=config, channels=channels, conditional=True, loss="bce",
