@@ -450,16 +450,18 @@ def _photo_like(size: int, seed: int = 0) -> np.ndarray:
     return ((img - img.min()) / (img.max() - img.min()) * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("context", [False, True])
-def test_tiled_and_untiled_restorations_of_768px_differ_by_under_half_a_gray_level(context):
+@pytest.mark.parametrize("options", [{}, {"context": True}, {"context": True, "gain": True}])
+def test_tiled_and_untiled_restorations_of_768px_differ_by_under_half_a_gray_level(options):
     """Same stride (16) and so the same receptive-field geometry as the default model, narrower so the
-    test is quick; its correction is made strong on purpose, so seams would show. With photo-wide
-    context, every tile gets the whole photo's."""
+    test is quick; its correction (and contrast gain) is made strong on purpose, so seams would show.
+    With photo-wide context, every tile gets the whole photo's."""
     torch.manual_seed(0)
-    generator, _, spec = build_models("unet", width=8, max_width=32, context=context)
+    generator, _, spec = build_models("unet", width=8, max_width=32, **options)
     torch.nn.init.normal_(generator.to_correction.weight, 0.0, 0.05)
-    if context:
+    if options.get("context"):
         torch.nn.init.normal_(generator.context.mlp[-1].weight, 0.0, 0.05)
+    if options.get("gain"):
+        torch.nn.init.normal_(generator.to_gain.weight, 0.0, 0.05)
     restorer = restore_module.restorer_from_model(generator, spec)
     img = _photo_like(768)
     whole, _ = restore_module.restore_image(img, restorer, tile=0)
