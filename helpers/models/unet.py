@@ -64,6 +64,14 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+def zeroed(layer: nn.Module) -> nn.Module:
+    """The layer with zero weights and bias: a new output path that changes nothing until it is trained,
+    so a fresh U-Net is the identity and growing a checkpoint keeps its output."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 CONTEXT_SIZE = 256  # the photo-wide context is taken from the whole photo at this size, as in training
 
 
@@ -78,9 +86,7 @@ class GlobalContext(nn.Module):
         self.modulated = modulated
         self.register_buffer("levels", torch.linspace(-1, 1, 2 * self.LEVELS + 1)[1::2], persistent=False)
         self.mlp = nn.Sequential(nn.Linear(self.LEVELS * channels + features, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, 2 * sum(modulated)))
-        nn.init.zeros_(self.mlp[-1].weight)  # starts as no modulation at all
-        nn.init.zeros_(self.mlp[-1].bias)
+                                 zeroed(nn.Linear(hidden, 2 * sum(modulated))))  # starts as no modulation at all
 
     def pool(self, image: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
         """Share of pixels darker than each level (soft, so it is smooth in the image), then feature means.
@@ -111,17 +117,12 @@ class UNetGenerator(nn.Module):
         self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
         self.decoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
         self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU())
-        self.to_correction = nn.Conv2d(widths[0], 4 * channels, 3, padding=1)
+        self.to_correction = zeroed(nn.Conv2d(widths[0], 4 * channels, 3, padding=1))
         self.to_mask = nn.Conv2d(widths[0], 4, 3, padding=1)
-        nn.init.zeros_(self.to_correction.weight)
-        nn.init.zeros_(self.to_correction.bias)
         # Local contrast gain: the output is (1 + gain) * input + correction, so restoring a faded photo's
         # contrast (fading is x -> (1 - a) x + a grey) amplifies the detail it still has instead of having
         # to redraw it. A smooth map, at half resolution upsampled; zero at init like the correction.
-        self.to_gain = nn.Conv2d(widths[0], channels, 3, padding=1) if gain else None
-        if gain:
-            nn.init.zeros_(self.to_gain.weight)
-            nn.init.zeros_(self.to_gain.bias)
+        self.to_gain = zeroed(nn.Conv2d(widths[0], channels, 3, padding=1)) if gain else None
         # FiLM for the bottleneck, then each decoder level from the deepest up
         self.context = (GlobalContext(channels, sum(widths), [widths[-1], *reversed(widths[:-1])]) if context
                         else None)
