@@ -76,6 +76,17 @@ def device(prefer: str | None = None):
     return torch.device("cpu")
 
 
+def amp_mode() -> str:
+    """Mixed precision for training here: bf16 on GPUs that compute in it (Ampere and newer), fp16 with the
+    grad scaler on older ones such as Kaggle's T4 and P100 (torch may report bf16 there only as emulated,
+    which is slow), none on the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "none"
+    return "bf16" if torch.cuda.get_device_capability()[0] >= 8 else "fp16"
+
+
 def describe() -> dict:
     """A JSON-friendly summary for logs and notebook headers."""
     return {

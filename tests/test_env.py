@@ -66,3 +66,13 @@ def test_prepare_kaggle_installs_only_on_kaggle(monkeypatch):
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
     assert env.prepare_kaggle() is True
     assert calls[0][-2:] == ["-r", str(env.REPO_ROOT / "kaggle" / "requirements.txt")]
+
+
+def test_amp_mode_follows_the_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert env.amp_mode() == "none"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))  # T4
+    assert env.amp_mode() == "fp16"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))  # H100
+    assert env.amp_mode() == "bf16"
