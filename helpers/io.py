@@ -227,10 +227,17 @@ def _is_image_name(path: Path) -> bool:
 
 
 def _walk(folder: Path, skip: list[Path]) -> Iterator[Path]:
-    # followlinks=False: a symlinked folder loop cannot make the walk run forever.
-    for root, dirs, files in os.walk(folder, followlinks=False):
+    # Symlinked folders are followed (data sets are often assembled from links), but each real folder is
+    # entered once, so a link to the folder itself or to an ancestor cannot make the walk run forever.
+    entered: set[Path] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
         root_path = Path(root)
+        if root_path.resolve() in entered:  # a second link to a folder already walked
+            dirs[:] = []
+            continue
+        entered.add(root_path.resolve())
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (root_path / d).resolve() not in entered
                          and not any((root_path / d).resolve() == s for s in skip))
         for name in sorted(files):
             if _is_image_name(root_path / name):

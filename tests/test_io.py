@@ -140,6 +140,19 @@ def test_find_images_expands_and_skips_output_folder(tmp_path):
     assert problems == [(str(tmp_path / "nope"), "no such file or folder")]
 
 
+def test_find_images_follows_symlinked_folders_once(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.png").write_bytes(b"x")
+    linked = tmp_path / "set"
+    (linked / "sub").mkdir(parents=True)
+    (linked / "sub" / "photos").symlink_to(data)  # a data set assembled from links
+    (linked / "sub" / "again").symlink_to(data)  # the same folder twice: its images once
+    (linked / "sub" / "up").symlink_to(linked)  # a loop back to the top
+    found, problems = io.find_images([linked])
+    assert [p.name for p in found] == ["a.png"] and problems == []
+
+
 def test_float_conversions_round_trip():
     img = gradient()
     assert np.array_equal(io.from_float(io.to_float(img)), img)
