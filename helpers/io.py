@@ -232,13 +232,13 @@ def _walk(folder: Path, skip: list[Path]) -> Iterator[Path]:
     entered: set[Path] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
         root_path = Path(root)
-        if root_path.resolve() in entered:  # a second link to a folder already walked
+        here = root_path.resolve()
+        if here in entered:  # a second link to a folder already walked
             dirs[:] = []
             continue
-        entered.add(root_path.resolve())
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and (root_path / d).resolve() not in entered
-                         and not any((root_path / d).resolve() == s for s in skip))
+        entered.add(here)
+        real = {d: (root_path / d).resolve() for d in dirs if not d.startswith(".")}
+        dirs[:] = sorted(d for d, path in real.items() if path not in entered and path not in skip)
         for name in sorted(files):
             if _is_image_name(root_path / name):
                 yield root_path / name

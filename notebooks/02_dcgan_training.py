@@ -195,7 +195,8 @@ triptych_figure(rows, "real old photographs", labels=("before", "after"))
 # Quick mode: two steps of the same wide model on the two bundled photos.
 
 # %%
-PRESETS = ["seed", "old-print", "daguerreotype", "mild", "heavy"]
+from helpers.aging import PRESETS
+
 if QUICK or not env.on_kaggle():
     unet_train = data.AgedDataset(photos[:2], presets=PRESETS, seed=0, train=True)
     unet_val = data.AgedDataset(photos[2:3], presets=PRESETS, seed=1, train=False)
@@ -214,8 +215,8 @@ if gpus > 1:
 else:
     fit(unet_config, unet_train, unet_val, unet_dir, resume=unet_resume,
         callbacks=[LivePlot(every=1 if QUICK else 100)])
-unet_history = read_history(unet_dir)
 print(f"{len(unet_train)} training photos, {len(unet_val)} validation photos, presets {', '.join(PRESETS)}")
+loss_figure(read_history(unet_dir))  # also when the processes of a multi-GPU run could not draw live
 
 # %% [markdown]
 # ## The run against the bundled model, on photos neither trained on
