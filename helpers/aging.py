@@ -32,6 +32,7 @@ OPERATORS: dict[str, Callable] = {
     "stains": ops.stains,
     "creases": ops.creases,
     "scratches": ops.scratches,
+    "cracks": ops.cracks,
     "dust": ops.dust,
     "oval_mat": ops.oval_mat,
     "torn_corners": ops.torn_corners,
@@ -51,6 +52,17 @@ PRESETS = {
     "daguerreotype": [("fading", 1.0, 0.4, 0.8), ("blur", 0.5, 0.1, 0.4), ("vignette", 0.6, 0.2, 0.5),
                       ("tarnish", 1.0, 0.4, 1.0), ("scratches", 1.0, 0.15, 0.4), ("dust", 0.6, 0.1, 0.4),
                       ("oval_mat", 1.0, 0.5, 1.0)],
+    # A dried-out print: emulsion crack networks with flakes, creases, dust, toning (old_w_scratch photos).
+    "cracked": [("fading", 0.7, 0.1, 0.5), ("blur", 0.3, 0.1, 0.3), ("grain", 0.5, 0.1, 0.4),
+                ("sepia", 0.8, 0.4, 1.0), ("paper_texture", 0.5, 0.2, 0.6), ("stains", 0.4, 0.1, 0.5),
+                ("creases", 0.4, 0.3, 0.8), ("scratches", 0.4, 0.1, 0.5), ("cracks", 1.0, 0.3, 1.0),
+                ("dust", 0.6, 0.1, 0.5), ("torn_corners", 0.2, 0.3, 0.7), ("jpeg", 0.4, 0.2, 0.6)],
+    # Local damage only, the tone untouched: a restorer must remove it and leave every other pixel alone.
+    "local": [("scratches", 0.8, 0.2, 0.8), ("cracks", 0.4, 0.2, 0.8), ("dust", 0.8, 0.2, 0.8),
+              ("torn_corners", 0.3, 0.2, 0.6)],
+    # A print that aged well but was scanned badly: grain, soft focus, JPEG, a little paper texture.
+    "scan": [("blur", 0.5, 0.1, 0.5), ("grain", 0.8, 0.1, 0.6), ("paper_texture", 0.4, 0.1, 0.5),
+             ("jpeg", 0.6, 0.2, 0.8)],
     "mild": [("fading", 0.6, 0.1, 0.3), ("grain", 0.5, 0.1, 0.3), ("paper_texture", 0.4, 0.1, 0.3),
              ("scratches", 0.7, 0.05, 0.3), ("dust", 0.6, 0.05, 0.3), ("stains", 0.3, 0.05, 0.25)],
     "heavy": [("fading", 0.9, 0.4, 0.8), ("overexposure", 0.4, 0.2, 0.6), ("blur", 0.6, 0.3, 0.8),
@@ -59,6 +71,9 @@ PRESETS = {
               ("scratches", 1.0, 0.6, 1.0), ("dust", 0.9, 0.5, 1.0), ("torn_corners", 0.4, 0.4, 1.0),
               ("jpeg", 0.4, 0.4, 0.9)],
 }
+
+
+VISIBLE_CHANGE = 0.03  # ~8 of 255 levels: a damaged pixel that changed less is not marked as destroyed
 
 
 @dataclass
@@ -164,10 +179,13 @@ def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, s
     for name, op in OPERATORS.items():
         if name not in plan:
             continue
+        before = x
         x, op_mask, op_params = op(x, plan[name], np.random.default_rng(streams[name]))
         if plan[name] > 0:  # a fresh array: clip it in place
             x = np.clip(x, 0.0, 1.0, out=x if x.dtype == np.float32 else None, dtype=np.float32)
-        mask |= op_mask
+        if op_mask.any():  # destroyed = drawn over *and* visibly changed: a dark speck on black is no damage
+            change = np.abs(x - before)
+            mask |= op_mask & ((change if change.ndim == 2 else change.max(axis=2)) > VISIBLE_CHANGE)
         params.append({"op": name, "strength": round(plan[name], 4), **op_params})
     if not any(plan.values()):  # nothing to do: hand back the exact input, even for float64
         return AgingResult(np.array(img, copy=True), mask, params)

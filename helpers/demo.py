@@ -1,11 +1,11 @@
-"""The offline demo: age the bundled clean samples with every preset, restore them with the bundled U-Net
-and the classical baseline, restore the bundled real old photos, and show it all as grid PNGs, an HTML
-page with before/after sliders (helpers/demo_page.py), metrics.json and a JSON summary.
+"""The offline demo: age the bundled clean samples with every preset, restore them with the repair pipeline
+(detect, tone, fill), the single U-Net and the classical baseline, restore the bundled real old photos (with
+the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with before/after
+sliders (helpers/demo_page.py), metrics.json and a JSON summary.
 
 One function per stage (load, age, restore, write images, grids, metrics, page, summary). Restoring
 works on the aged images as written to disk (8 bits), so anyone can redo it from the files. Without the
-bundled U-Net checkpoint the demo still ages and restores with the classical baseline, and says how to
-get the model.
+bundled checkpoints the demo still ages and restores with the classical baseline, and says how to get them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .age_folder import prepare_clean
 
 OUTPUT_NAMES = ("grid.png", "restored_grid.png", "index.html", "summary.json", "metrics.json", "aged",
                 "restored", "old")
-METHODS = ("unet", "classical")
+METHODS = ("pipeline", "unet", "classical")
+MASK_VERSION = "pipeline_mask"  # old/pipeline_mask/<photo>.png: the detected damage over the original
 GRID_PRESETS = ("old-print", "daguerreotype")  # the before/after grid's columns; every preset is restored
 
 
@@ -101,17 +102,18 @@ def one_torch_thread():
 
 
 def load_restorers() -> tuple[dict, str | None]:
-    """method -> Restorer on the CPU, and why the U-Net is missing (None when it is here)."""
+    """method -> Restorer on the CPU, and why a bundled model is missing (None when all are here)."""
     from .restore import load_restorer
 
-    restorers, skipped = {}, None
-    try:
-        restorers["unet"] = load_restorer("unet", device="cpu")
-    except HelpersError as err:
-        skipped = (f"U-Net restoration skipped: {err}; then install it with `python -m helpers.bundle "
-                   f"RUN_DIR/best.safetensors --name unet_default`")
+    restorers, skipped = {}, []
+    for method, bundle in (("pipeline", "detector` and `--name tone"), ("unet", "unet_default")):
+        try:
+            restorers[method] = load_restorer(method, device="cpu")
+        except HelpersError as err:
+            skipped.append(f"{'U-Net' if method == 'unet' else 'Pipeline'} restoration skipped: {err}; then "
+                           f"install it with `python -m helpers.bundle RUN_DIR/best.safetensors --name {bundle}`")
     restorers["classical"] = load_restorer("classical")
-    return restorers, skipped
+    return restorers, " ".join(skipped) or None
 
 
 def restore_aged(aged: dict[str, dict[str, AgingResult]], restorers: dict) -> dict[str, dict[str, dict]]:
@@ -131,10 +133,16 @@ def restore_old(restorers: dict) -> dict[str, dict[str, np.ndarray]]:
     """Real old photos: name -> {"original": image, method: restored}; they have no clean reference."""
     from .restore import restore_image
 
+    from .plots import mask_overlay
+
     photos = {}
     for path in bundled_samples("old"):
         img = read_image(path)
-        photos[path.stem] = {"original": img} | {m: restore_image(img, r)[0] for m, r in restorers.items()}
+        photos[path.stem] = {"original": img}
+        for method, restorer in restorers.items():
+            photos[path.stem][method], mask = restore_image(img, restorer)
+            if method == "pipeline":
+                photos[path.stem][MASK_VERSION] = mask_overlay(img, mask > 127)
     return photos
 
 
@@ -179,7 +187,8 @@ def measure(samples: dict[str, np.ndarray], aged: dict, restored: dict, old: dic
         table = metrics.mean_rows(mine, "preset") + metrics.mean_rows(mine)
         means[method] = {row.pop("preset", None) or (row.pop("group") and "overall"): row for row in table}
     old_rows = [{"photo": name, "version": version, "sharpness": metrics.sharpness(img),
-                 "noise": metrics.noise_sigma(img)} for name, versions in old.items() for version, img in versions.items()]
+                 "noise": metrics.noise_sigma(img)} for name, versions in old.items()
+                for version, img in versions.items() if version != MASK_VERSION]
     return {"methods": list(restored), "reference": "identity = the aged image itself, compared to the clean one",
             "sharpness_ratio": "per image, restored / clean variance of the Laplacian; means average the ratios",
             "per_image": rows, "means": means, "old_photos": old_rows}
@@ -213,7 +222,7 @@ def run_demo(out: str | Path = "demo_output", *, seed: int = 0, overwrite: bool 
     summary = {"out": str(out), "seed": seed, "samples": list(samples), "presets": list(PRESETS),
                "operators_used": preset_usage(aged), "grid": grid.name, "page": "index.html",
                "aged_folder": "aged", "methods": list(restored), "restoration_skipped": skipped,
-               "checkpoint": restorers["unet"].metadata.get("checkpoint") if "unet" in restorers else None,
+               "checkpoint": {m: r.metadata.get("checkpoint") for m, r in restorers.items() if m != "classical"},
                "restored_grid": restored_grid.name, "metrics": "metrics.json", "restored_folder": "restored",
                "old_photos": {name: int(v["original"].shape[1]) for name, v in old.items()},
                "mean_quality": {m: quality["means"][m]["overall"] for m in quality["means"]}}

@@ -14,31 +14,39 @@ from pathlib import Path
 
 from .io import atomic_write_text
 
-METHOD_LABELS = {"unet": "U-Net", "classical": "classical", "identity": "aged (no repair)"}
+METHOD_LABELS = {"pipeline": "pipeline", "unet": "U-Net", "classical": "classical", "identity": "aged (no repair)"}
 
 STYLE = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}img{max-width:100%}
 td,th{border-bottom:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 .note{background:#fff3cd;border:1px solid #e0c060;padding:.6em 1em}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.cmp{position:relative;margin:0;line-height:0}
-.cmp img{display:block;width:100%;height:auto}
-.cmp img.after{position:absolute;top:0;left:0;clip-path:inset(0 0 0 50%)}
-.cmp input{position:absolute;left:0;bottom:4px;width:100%;margin:0}
-.cmp figcaption{line-height:1.3;font-size:12px;padding-top:4px}"""
+.cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+.cmp,.still{margin:0}
+.wipe{position:relative;line-height:0}
+.wipe img,.still img{display:block;width:100%;height:auto}
+.wipe img.after{position:absolute;top:0;left:0;clip-path:inset(0 0 0 50%)}
+.wipe input{position:absolute;left:0;bottom:4px;width:100%;margin:0}
+figcaption{line-height:1.3;font-size:12px;padding-top:4px}"""
 
-SCRIPT = """document.querySelectorAll('.cmp input').forEach(function (slider) {
+SCRIPT = """document.querySelectorAll('.wipe input').forEach(function (slider) {
   var after = slider.parentElement.querySelector('.after');
   slider.addEventListener('input', function () { after.style.clipPath = 'inset(0 0 0 ' + slider.value + '%)'; });
 });"""
 
 
 def slider(before: str, after: str, caption: str, width: int) -> str:
-    """A before/after wipe of two images of the same size (paths relative to the page)."""
-    return (f'<figure class="cmp" style="width:{width}px">'
+    """A before/after wipe of two images of the same size (paths relative to the page). The slider sits in
+    the images' own box and the caption below it, so a caption never covers a slider, whatever the height
+    of the other cards in the row (which do not stretch this one: align-items is flex-start)."""
+    return (f'<figure class="cmp" style="width:{width}px"><div class="wipe">'
             f'<img src="{html.escape(before)}" alt="before" loading="lazy">'
             f'<img class="after" src="{html.escape(after)}" alt="after" loading="lazy">'
-            f'<input type="range" min="0" max="100" value="50" aria-label="{html.escape(caption)}">'
+            f'<input type="range" min="0" max="100" value="50" aria-label="{html.escape(caption)}"></div>'
             f'<figcaption>{html.escape(caption)}</figcaption></figure>')
+
+
+def still(src: str, caption: str, width: int) -> str:
+    return (f'<figure class="still" style="width:{width}px"><img src="{html.escape(src)}" alt="{html.escape(caption)}" '
+            f'loading="lazy"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
 def means_table(means: dict[str, dict[str, dict]]) -> str:
@@ -78,11 +86,14 @@ def build_page(summary: dict, metrics: dict | None) -> str:
                      "(variance of the Laplacian, restored / clean: below 1 is blurrier). Per image in "
                      "<a href=\"metrics.json\">metrics.json</a>.</p>\n" + means_table(metrics["means"]))
     if summary.get("old_photos"):
-        cards = [slider(f"old/original/{name}.png", f"old/{m}/{name}.png", f"{name}: original | {METHOD_LABELS[m]}",
-                        min(width, 512))
-                 for name, width in summary["old_photos"].items() for m in methods]
         parts.append("<h2>Real old photos</h2>\n<p>No clean original exists for these, so only your eyes judge "
-                     "them.</p>\n<div class=\"cards\">" + "\n".join(cards) + "</div>")
+                     "them. First the damage the pipeline's detector found (red), then each method's repair.</p>")
+        for name, width in summary["old_photos"].items():
+            cards = ([still(f"old/pipeline_mask/{name}.png", f"{name}: detected damage", min(width, 400))]
+                     if "pipeline" in methods else [])
+            cards += [slider(f"old/original/{name}.png", f"old/{m}/{name}.png", f"{name}: original | {METHOD_LABELS[m]}",
+                             min(width, 400)) for m in methods]
+            parts.append("<div class=\"cards\">" + "\n".join(cards) + "</div>")
     if methods:
         parts.append("<h2>Aged samples, restored</h2>")
         for index, preset in enumerate(presets):

@@ -65,6 +65,15 @@ def image_grid(rows: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence
     return fig
 
 
+def mask_overlay(img: np.ndarray, mask: np.ndarray, colour=(255, 40, 40), opacity: float = 0.6) -> np.ndarray:
+    """The photo as uint8 RGB with the masked pixels painted over in `colour`: what a detector found."""
+    from .io import from_float, to_float, to_rgb
+
+    rgb = to_float(to_rgb(img))
+    rgb[mask] = rgb[mask] * (1 - opacity) + np.asarray(colour, np.float32) / 255 * opacity
+    return from_float(rgb, np.uint8)
+
+
 def figure_jpeg(fig: Figure, dpi: int = 80, quality: int = 80) -> bytes:
     """The figure as JPEG bytes (notebook display of photo grids)."""
     from PIL import Image

@@ -376,18 +376,39 @@ def test_corrupted_truncated_and_foreign_checkpoints_name_the_problem(tmp_path, 
     cases = {"corrupted": "corrupted", "truncated": "truncated", "seed": "'seed-dcgan', expected 'unet'",
              "other_shape": "do not fit"}
     for name, words in cases.items():
-        code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / name,
+        code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / name, "--model", "unet",
                            "--checkpoint", tmp_path / f"{name}.safetensors")
         assert code == 1 and words in err and f"{name}.safetensors" in err, err
         assert "Traceback" not in err
     assert not any((tmp_path / name).exists() for name in cases)
 
 
-def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(restore_module.DEFAULT_CHECKPOINTS, "unet", tmp_path / "absent.safetensors")
+@pytest.mark.parametrize("model", ["unet", "detector", "tone"])
+def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch, model):
+    monkeypatch.setitem(restore_module.DEFAULT_CHECKPOINTS, model, tmp_path / "absent.safetensors")
     Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
-    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out")
-    assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err
+    chosen = ["--model", "unet"] if model == "unet" else []  # the stages are the default pipeline's
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", *chosen)
+    assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err and model in err
+
+
+def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoints(tmp_path, capsys):
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
+    seed, _, seed_spec = build_models("seed-dcgan")
+    save_checkpoint(tmp_path / "seed.safetensors", {"generator": seed.state_dict()},
+                    {"model": "seed-dcgan", "model_config": seed_spec.config})
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o1", "--checkpoint", tmp_path / "seed.safetensors")
+    assert code == 0 and doc["model"] == "seed-dcgan", err
+    detector, _, detector_spec = build_models("detector")
+    save_checkpoint(tmp_path / "det.safetensors", {"generator": detector.state_dict()},
+                    {"model": "detector", "model_config": detector_spec.config})
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o2", "--checkpoint", tmp_path / "det.safetensors")
+    assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["detector"].endswith("det.safetensors"), err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o3", "--model", "pipeline",
+                       "--checkpoint", tmp_path / "seed.safetensors")
+    assert code == 2 and "detector and tone" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o4", "--model", "unet", "--fill", "ns")
+    assert code == 2 and "--fill" in err
 
 
 # ---------------------------------------------------------------- other restorers

@@ -1,5 +1,6 @@
-"""`python -m helpers restore SRC... --out DIR`: restore damaged photos with the U-Net (bundled checkpoint),
-the study's seed DCGAN, or the classical OpenCV baseline. See helpers/restore.py for what it guarantees."""
+"""`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, fill;
+bundled checkpoints), or, for comparison, the single U-Net, the study's seed DCGAN or the classical OpenCV
+baseline. See helpers/restore/ for what it guarantees."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ from ..restore import DEFAULT_OVERLAP, DEFAULT_TILE, MODELS
 def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
-    parser.add_argument("--model", default="unet", choices=MODELS,
-                        help="restorer (default unet, with the bundled checkpoint)")
-    parser.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the bundled one")
+    parser.add_argument("--model", choices=MODELS,
+                        help="restorer (default: the model --checkpoint holds, else pipeline: detect, tone, "
+                             "fill, with the bundled checkpoints)")
+    parser.add_argument("--checkpoint", action="append", default=[],
+                        help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a detector "
+                             "or tone checkpoint (repeat for both)")
+    parser.add_argument("--fill", default="telea", choices=["telea", "ns"],
+                        help="pipeline: inpainting of the detected damage, Telea or Navier-Stokes (default telea)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -33,6 +39,25 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _model_of(checkpoints: list[str]) -> str:
+    """The restorer a lone --checkpoint holds, else the pipeline: a user who hands over a U-Net (or seed
+    DCGAN) checkpoint wants that model without also having to say --model. A pickle cannot be looked into
+    before it is trusted, and an unreadable file has no model: both go to the U-Net's loader, which
+    refuses them with the reason."""
+    from ..checkpoints import PICKLE_SUFFIXES, read_metadata
+    from ..restore.pipeline import STAGES
+
+    if len(checkpoints) != 1:
+        return "pipeline"
+    if Path(checkpoints[0]).suffix.lower() in PICKLE_SUFFIXES:
+        return "unet"
+    try:
+        model = read_metadata(checkpoints[0]).get("model")
+    except (HelpersError, OSError, ValueError):
+        return "unet"
+    return "pipeline" if model in STAGES else model if model in MODELS else "unet"
+
+
 def run(args):
     from ..checkpoints import PICKLE_SUFFIXES
     from ..restore import load_restorer, restore_files
@@ -41,11 +66,25 @@ def run(args):
         raise UsageError("--tile and --overlap must be >= 0 and --max-pixels >= 1")
     if args.tile and args.overlap * 2 >= args.tile:
         raise UsageError(f"--overlap {args.overlap} must be less than half of --tile {args.tile}")
-    if args.checkpoint and Path(args.checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
-        raise HelpersError(f"{args.checkpoint}: pickle checkpoints can run code when loaded; refused (use a "
-                           ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
-                           "with torch.load(weights_only=True))")
-    restorer = load_restorer(args.model, args.checkpoint, trust_pickle=args.trust_pickle, device=args.device)
+    if args.model is None:
+        args.model = _model_of(args.checkpoint)
+    if len(args.checkpoint) > (2 if args.model == "pipeline" else 1):
+        raise UsageError(f"--checkpoint: the {args.model} model takes "
+                         + ("a detector and a tone checkpoint at most" if args.model == "pipeline" else "one"))
+    for checkpoint in args.checkpoint:
+        if Path(checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
+            raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "
+                               ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
+                               "with torch.load(weights_only=True))")
+    if args.fill != "telea" and args.model != "pipeline":
+        raise UsageError(f"--fill applies to the pipeline only, not to {args.model}")
+    if args.model == "pipeline":
+        from ..restore.pipeline import load_pipeline
+
+        restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill)
+    else:
+        restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
+                                 trust_pickle=args.trust_pickle, device=args.device)
     return restore_files(args.sources, args.out, restorer, tile=args.tile, overlap=args.overlap,
                          save_mask=args.save_mask, overwrite=args.overwrite, rgb=args.rgb,
                          keep_depth=args.keep_depth, max_pixels=args.max_pixels, progress=not args.quiet)

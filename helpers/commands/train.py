@@ -184,7 +184,7 @@ def initial_models(args, config: dict):
     options = {key: value for key, value in config.items() if key != "channels"}
     models = _build(args.model, metadata.get("model_config", {}) | options)
     for module, group in zip(models[:2], ("generator", "discriminator")):
-        if group not in state:
+        if module is None or group not in state or not state[group]:  # a pipeline stage has no discriminator
             continue
         try:  # copies into the float32 model (a bundle is fp16); a changed shape raises here
             missing, unexpected = module.load_state_dict(state[group], strict=not options)

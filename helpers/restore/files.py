@@ -1,0 +1,124 @@
+"""Restore files and folders: `restore_files` never writes over an input, replaces an existing output only
+with `overwrite`, writes atomically, mirrors the input folders' relative tree in the output folder, never
+reads its own outputs back (an output folder inside an input folder is skipped), and reports each bad input
+with its reason while going on with the others.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from .. import HelpersError, UsageError
+from ..cli import Report, info
+from ..io import DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, find_images, read_image, write_image
+from .restorers import DEFAULT_OVERLAP, DEFAULT_TILE, Restorer, restore_image
+
+
+def _glob_base(pattern: str) -> Path:
+    parts = []
+    for part in Path(pattern).parts:
+        if any(ch in part for ch in "*?["):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def plan_outputs(sources: list[str], out_dir: Path, report: Report) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: each output mirrors its input's path relative to the folder (or glob base)
+    it was found under, as .png; names that would collide keep their old suffix (a.jpg -> a.jpg.png)."""
+    out_dir = Path(out_dir)
+    for source in sources:
+        if Path(source).is_dir() and Path(source).resolve() == out_dir.resolve():
+            raise UsageError(f"--out {out_dir} is an input folder; choose another folder for the outputs")
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    for source in sources:
+        images, problems = find_images([source], exclude=[out_dir])
+        for item, reason in problems:
+            report.fail(item, reason)
+        if not images and not problems:
+            report.fail(source, f"inside the output folder {out_dir}; skipped so outputs are never read back")
+        is_pattern = any(ch in source for ch in "*?[") and not Path(source).exists()
+        base = _glob_base(source) if is_pattern else Path(source) if Path(source).is_dir() else None
+        for path in images:
+            key = _resolved(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append((path, path.relative_to(base) if base is not None else Path(path.name)))
+    names: dict[Path, int] = {}
+    for _, rel in found:
+        names[rel.with_suffix(".png")] = names.get(rel.with_suffix(".png"), 0) + 1
+    pairs = []
+    for path, rel in found:
+        name = rel.with_suffix(".png")
+        pairs.append((path, out_dir / (name if names[name] == 1 else rel.with_name(rel.name + ".png"))))
+    return pairs
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return path.absolute()
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise HelpersError(f"{out_dir}: cannot write to the output folder ({err.strerror or err})") from None
+
+
+def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *, tile: int = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP, save_mask: bool = False, overwrite: bool = False,
+                  rgb: bool = False, keep_depth: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  progress: bool = True, report: Report | None = None) -> Report:
+    """Restore every image under `sources` (files, folders, globs) into `out_dir`; see the module doc."""
+    from tqdm.auto import tqdm
+
+    report = report or Report()
+    out_dir = Path(out_dir)
+    if save_mask and not restorer.has_mask:
+        raise UsageError(f"--save-mask: the {restorer.name} model predicts no damage mask")
+    pairs = plan_outputs(sources, out_dir, report)
+    inputs = {_resolved(path) for path, _ in pairs}  # once, not once per write: scans come by thousands
+    if pairs:
+        _check_writable(out_dir)
+    outputs = []
+    for path, target in tqdm(pairs, desc="restore", unit="image", disable=not progress):
+        mask_target = target.with_name(target.stem + "_mask.png")
+        clash = next((t for t in (target, mask_target) if _resolved(t) in inputs), None)
+        if clash is not None:
+            report.fail(path, f"{clash}: refusing to write over an input file")
+            continue
+        if not overwrite and (target.exists() or (save_mask and mask_target.exists())):
+            existing = target if target.exists() else mask_target
+            report.fail(path, f"{existing}: already exists (use --overwrite to replace it)")
+            continue
+        started = time.perf_counter()
+        try:
+            img = read_image(path, max_pixels=max_pixels)
+            restored, mask = restore_image(img, restorer, tile=tile, overlap=overlap, rgb=rgb,
+                                           keep_depth=keep_depth)
+            write_image(target, restored, overwrite=overwrite, protected=[path])
+            if save_mask:
+                write_image(mask_target, mask, overwrite=overwrite, protected=[path])
+        except (ImageReadError, ImageWriteError) as err:
+            report.fail(path, str(err))
+            continue
+        except MemoryError:
+            report.fail(path, "out of memory (try a smaller --tile)")
+            continue
+        outputs.append({"input": str(path), "output": str(target), "mask": str(mask_target) if save_mask else None,
+                        "size": [int(img.shape[1]), int(img.shape[0])], "dtype": str(restored.dtype),
+                        "seconds": round(time.perf_counter() - started, 3)})
+    info(f"restored {len(outputs)} of {len(pairs)} image(s) into {out_dir}"
+         + (f"; {len(report.failures)} problem(s) listed above" if report.failures else ""))
+    report.payload.update({"model": restorer.name, "checkpoint": restorer.metadata.get("checkpoint"),
+                           "out": str(out_dir), "tile": tile, "overlap": overlap, "outputs": outputs})
+    return report

@@ -1,0 +1,79 @@
+"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, fill; each a small model
+with one job, as the study concluded ("multiple different models would be needed to repair different
+types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
+
+1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed.
+2. tone (restore/tone.py): smooth per-pixel tone curves undo fading, exposure, tarnish and tints; they
+   cannot blur, and on a photo whose tone is fine they stay (nearly) the identity.
+3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
+   surroundings; nothing outside them changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import HelpersError, UsageError
+from .detect import damage_probability, threshold_of
+from .fill import METHODS, fill, widen
+from .restorers import DEFAULT_CHECKPOINTS, Restorer
+from .tone import luminance, tone_correct
+
+STAGES = ("detector", "tone")
+WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
+
+
+def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
+    """Stage name -> checkpoint: the bundled ones, each replaced by a given file of that stage (the model
+    named in its metadata says which)."""
+    from ..checkpoints import read_metadata
+
+    chosen = {stage: DEFAULT_CHECKPOINTS[stage] for stage in STAGES}
+    given = [] if checkpoints is None else [checkpoints] if isinstance(checkpoints, (str, Path)) else checkpoints
+    for path in map(Path, given):
+        model = read_metadata(path).get("model")
+        if model not in STAGES:
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes {' and '.join(STAGES)} "
+                             "checkpoints")
+        chosen[model] = path
+    for stage, path in chosen.items():
+        if not path.is_file():
+            raise HelpersError(f"{path}: the {stage} checkpoint is missing. Train one with `python -m helpers "
+                               f"train --model {stage} --data DIR --out RUN_DIR` and pass --checkpoint "
+                               "RUN_DIR/best.safetensors")
+    return chosen
+
+
+def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") -> Restorer:
+    """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
+    from .. import env
+    from ..checkpoints import load_generator
+
+    if fill_method not in METHODS:
+        raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
+    paths = stage_checkpoints(checkpoints)
+    device = device or env.device()
+    detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
+    tone, tone_meta = load_generator(paths["tone"], "tone", device=device)
+    return pipeline_restorer(detector, tone, threshold_of(detector_meta), fill_method=fill_method,
+                             metadata={"checkpoint": {stage: str(path) for stage, path in paths.items()},
+                                       "detector": detector_meta, "tone": tone_meta})
+
+
+def pipeline_restorer(detector, tone, threshold: float, *, fill_method: str = "telea",
+                      metadata: dict | None = None) -> Restorer:
+    """A Restorer around stage models already in memory (tests, notebooks)."""
+
+    def run(planes: np.ndarray, tile: int, overlap: int):
+        luma = luminance(planes)
+        mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+        toned = planes + (tone_correct(tone, luma) - luma)[None]  # the same shift on every channel
+        np.clip(toned, 0.0, 1.0, out=toned)
+        grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
+        restored = fill(toned, widen(mask, grow), method=fill_method)
+        return restored, mask.astype(np.float32)
+
+    return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
+                                                                  "fill": fill_method})
