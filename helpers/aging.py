@@ -63,6 +63,9 @@ PRESETS = {
     # A print that aged well but was scanned badly: grain, soft focus, JPEG, a little paper texture.
     "scan": [("blur", 0.5, 0.1, 0.5), ("grain", 0.8, 0.1, 0.6), ("paper_texture", 0.4, 0.1, 0.5),
              ("jpeg", 0.6, 0.2, 0.8)],
+    # The picture survived but its tones did not: each tonal operator alone or together, weak to full.
+    "faded": [("fading", 0.4, 0.0, 1.0), ("overexposure", 0.3, 0.0, 1.0), ("sepia", 0.3, 0.0, 1.0),
+              ("vignette", 0.3, 0.0, 1.0), ("tarnish", 0.2, 0.0, 1.0), ("stains", 0.2, 0.0, 1.0)],
     "mild": [("fading", 0.6, 0.1, 0.3), ("grain", 0.5, 0.1, 0.3), ("paper_texture", 0.4, 0.1, 0.3),
              ("scratches", 0.7, 0.05, 0.3), ("dust", 0.6, 0.05, 0.3), ("stains", 0.3, 0.05, 0.25)],
     "heavy": [("fading", 0.9, 0.4, 0.8), ("overexposure", 0.4, 0.2, 0.6), ("blur", 0.6, 0.3, 0.8),

@@ -146,6 +146,32 @@ def restore_old(restorers: dict) -> dict[str, dict[str, np.ndarray]]:
     return photos
 
 
+def real_old_photo_paths() -> list[Path]:
+    """The real old photos we ship (samples/old) and, in a development checkout, ../shared/data/old_photos."""
+    from . import env
+    from .io import find_images
+
+    paths = bundled_samples("old")
+    shared = env.shared_data_dir()
+    if shared is not None and (shared / "old_photos").is_dir():
+        paths += find_images([shared / "old_photos"])[0]
+    return paths
+
+
+def real_photo_panels(paths: list[Path], restorer) -> list[list[np.ndarray]]:
+    """[original, the damage found drawn over it, restored] for each real old photo: what a restorer
+    removes and what it leaves is seen here, where no clean original exists to compute a score."""
+    from .plots import mask_overlay
+    from .restore import restore_image
+
+    rows = []
+    for path in paths:
+        img = read_image(path)
+        restored, mask = restore_image(img, restorer)
+        rows.append([img, mask_overlay(img, mask > 127) if mask is not None else None, restored])
+    return rows
+
+
 def write_restored(out: Path, restored: dict, old: dict, overwrite: bool) -> None:
     """out/restored/<method>/<preset>/<sample>.png and out/old/<original|method>/<photo>.png."""
     for method, by_sample in restored.items():

@@ -7,10 +7,11 @@
 # 256×256 grayscale and aged them with four effects — scratches, stains, reduced contrast and
 # overexposure.
 #
-# We keep that recipe as the `seed` preset and widen it: **15 degradation operators**, each with a
-# strength from 0 (untouched) to 1, and **5 presets** that mix them (`seed`, `old-print`,
-# `daguerreotype`, `mild`, `heavy`). Every operator also reports a **damage mask** — the pixels whose
-# content is gone (scratches, stains, dust, tears, the mat), which the restorer can learn to inpaint.
+# We keep that recipe as the `seed` preset and widen it: **16 degradation operators**, each with a
+# strength from 0 (untouched) to 1, and **8 presets** that mix them (`seed`, `old-print`,
+# `daguerreotype`, `cracked`, `local`, `scan`, `mild`, `heavy`). Every operator also reports a **damage
+# mask** — the pixels whose content is gone and visibly changed (scratches, crack networks, foxing spots,
+# dust, creases, tears, the mat), which the repair pipeline's detector learns to find.
 # The same seed always gives the same bytes.
 #
 # This notebook shows every operator, lets you play with them, and then builds the aged data set.
@@ -70,6 +71,22 @@ for name, entries in PRESETS.items():
 # %%
 example = photos["clock_00"] if "clock_00" in photos else next(iter(photos.values()))  # a plain background
 plots.operator_strength_grid(example, strengths=(0, 0.25, 0.5, 0.75, 1.0), seed=1)
+
+# %% [markdown]
+# ## Real damage beside ours
+# The detector can only find what the aging shows it. Real scratched prints (left: two of the bundled
+# real photos, from Bringing Old Photos Back to Life, MIT) show *networks* of white emulsion cracks —
+# branching, 1–6 px wide, with flakes where the gelatine came off — more than long straight scratches.
+# The `cracks` operator draws those (random walks with momentum that fork), and the `cracked` preset
+# ages a print the way these look (right: two bundled samples aged with it).
+
+# %%
+from helpers.aging import age_image
+
+real = [read_image(p) for p in data.bundled_samples("old") if "scratch" in p.name][:2]
+synthetic = [age_image(img, "cracked", seed=i + 3).image for i, img in enumerate(list(photos.values())[:2])]
+plots.image_grid([real + synthetic], col_labels=["real print", "real print", "cracked preset", "cracked preset"],
+                 cell_inches=2.6)
 
 # %% [markdown]
 # ## Try it yourself

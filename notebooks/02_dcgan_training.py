@@ -16,7 +16,10 @@
 # 3. validation loss per epoch, the study's objective measure;
 # 4. the best checkpoint reloaded and applied to aged validation photos and to real old photographs;
 # 5. what the curves say;
-# 6. the same loop training the wide U-Net restorer, scored against the bundled one.
+# 6. the same loop training the wide U-Net restorer, scored against the bundled one;
+# 7. the same loop training the repair pipeline's stages (damage detector, tone curves), and every
+#    bundled method side by side;
+# 8. the pipeline on real old photographs: what it found, what it removed, what it missed.
 #
 # Quick mode (CI, offline) trains two steps on two bundled photos: enough to run every part, far too
 # little to learn anything. On Kaggle it trains on Imagenette aged on the fly, on both T4s when there are two.
@@ -219,9 +222,10 @@ print(f"{len(unet_train)} training photos, {len(unet_val)} validation photos, pr
 loss_figure(read_history(unet_dir))  # also when the processes of a multi-GPU run could not draw live
 
 # %% [markdown]
-# ## The run against the bundled model, on photos neither trained on
-# The ten bundled samples (DreamBooth subjects held out of the bundled model's training; not in Imagenette)
-# aged with every preset, restored by the bundled U-Net and by this run's last checkpoint. "identity" is
+# ## The run against the bundled models, on photos neither trained on
+# The ten bundled samples (DreamBooth subjects held out of the bundled models' training; not in Imagenette)
+# aged with every preset, restored by the bundled repair pipeline, the bundled U-Net and this run's last
+# checkpoint. "identity" is
 # the aged photo itself: a restorer has to beat doing nothing. In quick mode two samples, and a model that
 # has trained two steps. To ship a better model, download `runs/unet_wide/last.safetensors` from the
 # kernel's output and, in a clone, run `python benchmarks/quality.py --checkpoint last.safetensors` (all
@@ -235,9 +239,57 @@ from helpers.restore import load_restorer
 samples = demo.load_samples()
 samples = dict(list(samples.items())[:2]) if QUICK else samples
 aged_samples = demo.age_samples(samples)
-restorers = {"bundled U-Net": load_restorer("unet", device="cpu"),
+restorers = {"bundled pipeline": load_restorer("pipeline", device="cpu"),
+             "bundled U-Net": load_restorer("unet", device="cpu"),
              "this run": load_restorer("unet", unet_dir / "last.safetensors", device="cpu")}
 scores = demo.measure(samples, aged_samples, demo.restore_aged(aged_samples, restorers), {})
 print(metrics.format_table([{"method": method} | scores["means"][method]["overall"]
                             for method in ["identity", *restorers]],
                            ["method", "count", "psnr", "ssim", "sharpness_ratio"]))
+
+# %% [markdown]
+# ## 7 · The repair pipeline's stages, trained by the same loop
+# One regression network cannot both find a crack and leave the rest of the photo alone: the U-Net gains
+# its decibels on tone and makes scratches, dust and grain *worse* than doing nothing
+# (`benchmarks/quality.json`). The pipeline splits the job, as the study itself concluded it should:
+# a **detector** (segmentation, BCE + Dice on the aging masks, threshold chosen on validation) finds the
+# destroyed pixels; **tone curves** (a smooth per-pixel curve map, which cannot blur) fix fading,
+# exposure, tarnish and tints; OpenCV's Telea inpainting **fills** only the detected pixels. Both
+# networks train with `fit`, each with its own task. The bundled ones were trained on this CPU with
+# `python -m helpers train --model detector|tone ...` (README); here, quick mode runs one step of each.
+
+# %%
+STAGE_PRESETS = ["seed", "old-print", "daguerreotype", "mild", "heavy", "cracked", "local", "scan"]
+stage_dirs = {}
+for stage, crop in (("detector", 128), ("tone", None)):
+    if QUICK or not env.on_kaggle():
+        stage_train = data.AgedDataset(photos[:2], presets=STAGE_PRESETS, seed=0, train=True, crop=crop)
+        stage_val = data.AgedDataset(photos[2:3], presets=STAGE_PRESETS, seed=1, train=False)
+    else:
+        stage_train = data.AgedDataset(data.imagenette_split(imagenette, "train"), presets=STAGE_PRESETS, seed=0,
+                                       train=True, crop=crop)
+        stage_val = torch.utils.data.Subset(
+            data.AgedDataset(data.imagenette_split(imagenette, "val"), presets=STAGE_PRESETS, seed=1),
+            range(0, 3925, 8))
+    stage_config = TrainConfig(model=stage, epochs=1 if QUICK else 40, max_steps=1 if QUICK else None,
+                               batch_size=2 if QUICK else 32, lr=1e-3, lr_decay_start=0.5, amp=env.amp_mode(),
+                               workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
+    stage_dirs[stage] = Path(tempfile.mkdtemp(prefix=f"{stage}_")) if QUICK else env.working_root() / "runs" / stage
+    fit(stage_config, stage_train, stage_val, stage_dirs[stage],
+        resume=(stage_dirs[stage] / "last.safetensors").is_file())
+    print(stage, "trained into", stage_dirs[stage].name if QUICK else stage_dirs[stage])
+
+# %% [markdown]
+# ## 8 · Real old photographs: what the pipeline found and what it did
+# Every real old photo we ship (and, in a development checkout, those in `../shared/data/old_photos`):
+# the original, the damage the bundled detector found (red), and the pipeline's repair. No clean original
+# exists for these, so this is judged by eye; the README says what it removes and what it misses.
+
+# %%
+from helpers import plots
+
+real_paths = demo.real_old_photo_paths()
+real_paths = real_paths[:2] if QUICK else real_paths
+plots.image_grid(demo.real_photo_panels(real_paths, restorers["bundled pipeline"]),
+                 row_labels=[p.stem for p in real_paths], col_labels=["original", "damage found", "repaired"],
+                 cell_inches=2.6)

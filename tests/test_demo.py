@@ -48,7 +48,9 @@ def test_demo_ages_restores_and_measures(demo_run):
     summary = json.loads((out / "summary.json").read_text())
     assert printed.items() >= summary.items()
     n_samples = N_SAMPLES
-    methods = ["unet", "classical"] if DEFAULT_CHECKPOINTS["unet"].is_file() else ["classical"]
+    methods = [m for m in ("pipeline", "unet") if all(DEFAULT_CHECKPOINTS[c].is_file() for c in
+                                                      (("detector", "tone") if m == "pipeline" else (m,)))]
+    methods += ["classical"]
     assert len(summary["samples"]) == n_samples and summary["methods"] == methods
     assert summary["presets"] == list(PRESETS) and set(summary["operators_used"]) == set(PRESETS)
     for preset, used in summary["operators_used"].items():
@@ -63,6 +65,8 @@ def test_demo_ages_restores_and_measures(demo_run):
     for path in bundled_samples("old"):  # real old photos: restored at their own size by every method
         size = Image.open(path).size
         assert all(Image.open(out / "old" / v / f"{path.stem}.png").size == size for v in ["original", *methods])
+        if "pipeline" in methods:  # the damage it found, drawn over the original
+            assert Image.open(out / "old" / "pipeline_mask" / f"{path.stem}.png").size == size
 
     quality = json.loads((out / "metrics.json").read_text())
     assert quality["methods"] == methods
@@ -95,15 +99,17 @@ def test_demo_is_deterministic_and_refuses_to_overwrite(demo_run, monkeypatch, c
 
 def test_demo_without_the_unet_checkpoint_still_ages_and_says_why(monkeypatch, capsys, tmp_path):
     few_samples(monkeypatch)
-    monkeypatch.setitem(DEFAULT_CHECKPOINTS, "unet", tmp_path / "missing.safetensors")
+    for model in ("unet", "detector"):
+        monkeypatch.setitem(DEFAULT_CHECKPOINTS, model, tmp_path / "missing.safetensors")
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
-    assert "U-Net restoration skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "U-Net restoration skipped" in err and "Pipeline restoration skipped" in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"] == ["classical"]
     assert "python -m helpers train" in summary["restoration_skipped"]
     assert "helpers.bundle" in summary["restoration_skipped"]
     assert len(list((out / "aged").rglob("*.png"))) == 2 * N_SAMPLES * len(PRESETS)
-    assert not (out / "restored" / "unet").exists()
+    assert not (out / "restored" / "unet").exists() and not (out / "restored" / "pipeline").exists()
     page = (out / "index.html").read_text()
     assert "U-Net restoration skipped" in page and all((out / f).is_file() for f in referenced_files(page))
