@@ -16,7 +16,8 @@ from helpers.io import from_float, read_image
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, restore_image
 from helpers.restore.fill import fill, widen
-from helpers.restore.pipeline import load_pipeline, pipeline_restorer
+from helpers.restore.guided import fit_curves
+from helpers.restore.pipeline import agreed, load_pipeline, pipeline_restorer
 from helpers.restore.tone import tone_correct
 from helpers.train import TrainConfig, fit
 
@@ -64,11 +65,38 @@ def test_tone_curves_are_per_pixel_and_strips_equal_the_whole():
     # their outputs (up to how little the curves move in one pixel), whereas any blur would mix them
     x = torch.from_numpy(img)[None, None] * 2 - 1
     curves = tone.curves(x)
+    r, c = np.unravel_index(np.argmax(np.abs(np.diff(img, axis=1))), (img.shape[0], img.shape[1] - 1))
     swapped = x.clone()
-    swapped[..., 100, 100], swapped[..., 100, 101] = x[..., 100, 101], x[..., 100, 100]
+    swapped[..., r, c], swapped[..., r, c + 1] = x[..., r, c + 1], x[..., r, c]
     out, ref = tone.apply(swapped, curves)[0, 0].detach(), tone.apply(x, curves)[0, 0].detach()
-    assert abs(out[100, 100] - ref[100, 101]) < 2e-3 and abs(out[100, 101] - ref[100, 100]) < 2e-3
-    assert abs(ref[100, 100] - ref[100, 101]) > 0.02  # the two values differ enough for the test to tell
+    step = abs(ref[r, c] - ref[r, c + 1])
+    assert step > 0.1  # an edge: the two values differ enough for the test to tell
+    assert abs(out[r, c] - ref[r, c + 1]) < 0.1 * step and abs(out[r, c + 1] - ref[r, c]) < 0.1 * step
+
+
+def test_guided_curves_reproduce_a_tone_change_but_not_a_blur():
+    """Fitted to a faded-then-vignetted photo, the curves undo both; fitted to a blurred photo, they stay
+    close to the identity, because no tone curve can blur."""
+    clean = _photo(0, 192).astype(np.float64)
+    y, x = np.mgrid[0:192, 0:192] / 191.0
+    gain = 1 - 0.4 * ((x - 0.5) ** 2 + (y - 0.5) ** 2)  # a vignette, slow enough for the grid
+    aged = (0.5 * clean + 0.3) * gain
+    keep = np.ones(clean.shape, bool)
+    curves = fit_curves(aged, clean, keep, (7, 7))
+    table = torch.from_numpy(curves)[None, None] * 2
+    from helpers.models.tone import apply_curves
+    undone = apply_curves(torch.from_numpy(aged.astype(np.float32))[None, None] * 2 - 1, table)[0, 0]
+    undone = undone.add(1).div(2).numpy()
+    assert metrics.psnr(clean, undone) > metrics.psnr(clean, aged) + 12
+    blurred = cv2.GaussianBlur(clean, (0, 0), 2.0)
+    curves = fit_curves(clean, blurred, keep, (7, 7))
+    assert np.abs(curves).mean() < 0.02
+
+
+def test_tone_corrections_count_only_where_both_estimates_agree():
+    first = np.array([0.1, 0.1, -0.2, 0.05, 0.0], np.float32)
+    second = np.array([0.05, -0.1, -0.1, 0.2, 0.3], np.float32)
+    np.testing.assert_allclose(agreed(first, second), [0.05, 0.0, -0.1, 0.05, 0.0])
 
 
 def test_fill_changes_only_the_widened_mask_and_repairs_a_scratch():

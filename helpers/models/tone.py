@@ -57,24 +57,31 @@ class ToneCurves(nn.Module):
         return coefficients.view(x.shape[0], self.channels, self.knots, *coefficients.shape[-2:])
 
     def apply(self, x, curves, rows: tuple[int, int] | None = None, height: int | None = None):
-        """x (or rows [top, bottom) of a photo `height` tall) through `curves`; strips keep memory bounded."""
-        batch, channels, h, w = x.shape
-        top, full_h = (rows[0], height) if rows else (0, h)
-        ys = (torch.arange(top, top + h, device=x.device, dtype=torch.float32) + 0.5) / full_h * 2 - 1
-        xs = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w * 2 - 1
-        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).expand(batch, h, w, 2)
-        table = F.grid_sample(curves.flatten(1, 2).float(), grid, mode="bilinear", padding_mode="border",
-                              align_corners=False).view(batch, channels, self.knots, h, w)
-        position = ((x.float() + 1) / 2).clamp(0, 1) * (self.knots - 1)
-        low = position.floor().clamp(max=self.knots - 2)
-        frac = position - low
-        low = low.long().unsqueeze(2)
-        offset = (table.gather(2, low) * (1 - frac.unsqueeze(2)) + table.gather(2, low + 1) * frac.unsqueeze(2))
-        out = x + offset.squeeze(2)
-        return out - (out - out.clamp(-1, 1)).detach()  # straight-through clamp, as the U-Net does
+        return apply_curves(x, curves, rows, height)
 
     def forward(self, x):
         return self.apply(x, self.curves(x))
+
+
+def apply_curves(x, curves, rows: tuple[int, int] | None = None, height: int | None = None):
+    """x in [-1, 1] (or rows [top, bottom) of a photo `height` tall) through a grid of piecewise-linear tone
+    curves (B x C x knots x gh x gw offsets, cell centres spread evenly over the photo); strips of rows keep
+    memory bounded on a large scan."""
+    batch, channels, h, w = x.shape
+    knots = curves.shape[2]
+    top, full_h = (rows[0], height) if rows else (0, h)
+    ys = (torch.arange(top, top + h, device=x.device, dtype=torch.float32) + 0.5) / full_h * 2 - 1
+    xs = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w * 2 - 1
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).expand(batch, h, w, 2)
+    table = F.grid_sample(curves.flatten(1, 2).float(), grid, mode="bilinear", padding_mode="border",
+                          align_corners=False).view(batch, channels, knots, h, w)
+    position = ((x.float() + 1) / 2).clamp(0, 1) * (knots - 1)
+    low = position.floor().clamp(max=knots - 2)
+    frac = position - low
+    low = low.long().unsqueeze(2)
+    offset = (table.gather(2, low) * (1 - frac.unsqueeze(2)) + table.gather(2, low + 1) * frac.unsqueeze(2))
+    out = x + offset.squeeze(2)
+    return out - (out - out.clamp(-1, 1)).detach()  # straight-through clamp, as the U-Net does
 
 
 def build(channels: int = 1, width: int = 32, knots: int = 9, blocks: int = 3):

@@ -3,8 +3,11 @@ with one job, as the study concluded ("multiple different models would be needed
 types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed.
-2. tone (restore/tone.py): smooth per-pixel tone curves undo fading, exposure, tarnish and tints; they
-   cannot blur, and on a photo whose tone is fine they stay (nearly) the identity.
+2. tone (restore/tone.py, restore/guided.py): two independent estimates of the tonal damage, each a
+   smooth field of per-pixel tone curves (so neither can blur): the tone model's own curves, and curves
+   fitted to what the single U-Net does to the photo's tone. A pixel is corrected only as far as both
+   agree (the smaller correction when they point the same way, none when they disagree): on a photo whose
+   tone is fine, their spurious corrections rarely agree, and that is what keeps it untouched.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings; nothing outside them changes.
 """
@@ -18,10 +21,12 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, widen
+from .guided import guided_tone
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import luminance, tone_correct
 
 STAGES = ("detector", "tone")
+REFERENCE = "unet"  # the tone stage's second opinion
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 
 
@@ -54,25 +59,40 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") 
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
     paths = stage_checkpoints(checkpoints)
+    from .restorers import load_restorer
+
     device = device or env.device()
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     tone, tone_meta = load_generator(paths["tone"], "tone", device=device)
-    return pipeline_restorer(detector, tone, threshold_of(detector_meta), fill_method=fill_method,
-                             metadata={"checkpoint": {stage: str(path) for stage, path in paths.items()},
-                                       "detector": detector_meta, "tone": tone_meta})
+    reference = load_restorer(REFERENCE, device=device)
+    checkpoints = {stage: str(path) for stage, path in paths.items()} | {REFERENCE: reference.metadata["checkpoint"]}
+    return pipeline_restorer(detector, tone, threshold_of(detector_meta), reference=reference,
+                             fill_method=fill_method,
+                             metadata={"checkpoint": checkpoints, "detector": detector_meta, "tone": tone_meta})
 
 
-def pipeline_restorer(detector, tone, threshold: float, *, fill_method: str = "telea",
-                      metadata: dict | None = None) -> Restorer:
-    """A Restorer around stage models already in memory (tests, notebooks)."""
+def agreed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Per pixel, the smaller of two corrections when they have the same sign, else none."""
+    return np.where(np.sign(first) == np.sign(second), np.sign(first) * np.minimum(np.abs(first), np.abs(second)),
+                    0.0).astype(np.float32)
+
+
+def pipeline_restorer(detector, tone, threshold: float, *, reference: Restorer | None = None,
+                      fill_method: str = "telea", metadata: dict | None = None) -> Restorer:
+    """A Restorer around stage models already in memory (tests, notebooks). Without a `reference`
+    restorer the tone model's curves are applied alone."""
 
     def run(planes: np.ndarray, tile: int, overlap: int):
         luma = luminance(planes)
         mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
-        toned = planes + (tone_correct(tone, luma) - luma)[None]  # the same shift on every channel
-        np.clip(toned, 0.0, 1.0, out=toned)
         grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
-        restored = fill(toned, widen(mask, grow), method=fill_method)
+        widened = widen(mask, grow)
+        correction = tone_correct(tone, luma) - luma
+        if reference is not None:
+            correction = agreed(correction, guided_tone(reference, luma, widened, tile=tile, overlap=overlap) - luma)
+        toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
+        np.clip(toned, 0.0, 1.0, out=toned)
+        restored = fill(toned, widened, method=fill_method)
         return restored, mask.astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
