@@ -47,6 +47,7 @@ HELD_OUT = ("dog", "cat", "clock", "teapot", "vase", "candle", "backpack", "can"
 METHODS = ("pipeline", "unet", "classical")
 LOCAL_DAMAGE = {"scratches": 5.0, "dust": 5.0, "creases": 5.0, "torn_corners": 5.0, "stains": 1.0}
 THIN_DAMAGE = ("scratches", "dust", "creases")
+ISSUE_PRESETS = ("seed", "old-print", "daguerreotype", "mild", "heavy")  # the presets issue 21's targets name
 TARGETS = {"operator_psnr_gain_min": -0.1, "local_damage_psnr_gain_min": LOCAL_DAMAGE,
            "local_preset_away_change_max": 2.0, "presets_psnr_ssim_at_least": "unet",
            "psnr_gain": 4.0, "ssim_gain": 0.10, "edge_contrast": 0.75,
@@ -121,6 +122,27 @@ def evaluate(restorer, clean: dict[str, np.ndarray], jobs: list[tuple[str, str]]
     return rows
 
 
+def fill_comparison(clean: dict[str, np.ndarray]) -> dict:
+    """Telea against Navier-Stokes on the *true* damage masks (widened by 1 px, as the pipeline does): PSNR
+    over the filled pixels only, per local-damage operator, so the fill is judged apart from the detector."""
+    from helpers.restore.fill import METHODS, fill, widen
+
+    result = {}
+    for op in ("scratches", "cracks", "dust", "creases", "torn_corners", "oval_mat"):
+        errors = {method: [] for method in METHODS}
+        for index, img in enumerate(clean.values()):
+            aged, mask = damage(img, "operator", op, seed=index)
+            region = widen(mask, 1)
+            if not region.any():
+                continue
+            planes = (aged.astype(np.float32) / 255)[None]
+            for method in METHODS:
+                filled = fill(planes, region, method=method)[0]
+                errors[method].append(float(np.mean((filled[region] - img[region] / 255.0) ** 2)))
+        result[op] = {method: round(10 * math.log10(1 / max(np.mean(e), 1e-10)), 2) for method, e in errors.items()}
+    return result
+
+
 def summarize(rows: list[dict]) -> dict:
     """Means of a group of rows; ratios of sums for sharpness; detection from the summed pixel counts."""
     def mean(key):
@@ -145,7 +167,8 @@ def summarize(rows: list[dict]) -> dict:
 def report(rows: list[dict]) -> dict:
     presets = [r for r in rows if r["kind"] == "preset"]
     operators = [r for r in rows if r["kind"] == "operator"]
-    result = {"overall": summarize(presets),
+    five = [r for r in presets if r["condition"] in ISSUE_PRESETS]
+    result = {"overall": summarize(presets), "overall_five_presets": summarize(five) if five else None,
               "per_preset": {p: summarize([r for r in presets if r["condition"] == p]) for p in PRESETS
                              if any(r["condition"] == p for r in presets)}}
     if operators:
@@ -175,10 +198,10 @@ def targets_met(methods: dict) -> dict:
         behind = [p for p in presets if p in unet["per_preset"] and (
             presets[p]["psnr"] < unet["per_preset"][p]["psnr"] or presets[p]["ssim"] < unet["per_preset"][p]["ssim"])]
         checks["every preset PSNR and SSIM >= the U-Net's"] = (not behind, f"behind on: {', '.join(behind) or 'none'}")
-    overall = pipe["overall"]
-    checks["all presets PSNR gain >= 4 dB"] = (overall["psnr_gain"] >= 4.0, f"{overall['psnr_gain']:+.2f}")
-    checks["all presets SSIM gain >= 0.10"] = (overall["ssim_gain"] >= 0.10, f"{overall['ssim_gain']:+.3f}")
-    checks["edge contrast >= 0.75"] = (overall["edge_contrast"] >= 0.75, f"{overall['edge_contrast']:.3f}")
+    overall = pipe["overall_five_presets"] or pipe["overall"]
+    checks["the five presets PSNR gain >= 4 dB"] = (overall["psnr_gain"] >= 4.0, f"{overall['psnr_gain']:+.2f}")
+    checks["the five presets SSIM gain >= 0.10"] = (overall["ssim_gain"] >= 0.10, f"{overall['ssim_gain']:+.3f}")
+    checks["edge contrast >= 0.75 (five presets)"] = (overall["edge_contrast"] >= 0.75, f"{overall['edge_contrast']:.3f}")
     blunter = [p for p, s in presets.items() if s["edge_contrast"] < s["identity_edge_contrast"]]
     checks["edge contrast >= the damaged input's, every preset"] = (not blunter, f"below on: {', '.join(blunter) or 'none'}")
     for op in THIN_DAMAGE:
@@ -221,19 +244,20 @@ def markdown(result: dict) -> str:
              f"aged with every preset and with every single operator at strength "
              f"{result['conditions']['operator_strength']}. PSNR in dB; edge contrast 1 = as sharp as the clean "
              "photo; detector F1 against the true damage mask.", "",
-             "| condition | damaged | pipeline | U-Net | SSIM damaged → pipeline (U-Net) | edge contrast damaged → pipeline | detector F1 |",
-             "|---|---|---|---|---|---|---|"]
+             "| condition | damaged | pipeline | U-Net | SSIM damaged → pipeline (U-Net) | edge contrast damaged → pipeline | Laplacian variance / clean's, pipeline | detector F1 |",
+             "|---|---|---|---|---|---|---|---|"]
 
     def row(name, r, u):
         f1 = (r.get("detection") or {}).get("f1")
         lines.append(f"| {name} | {r['identity_psnr']:.2f} | {r['psnr']:.2f} ({r['psnr_gain']:+.2f}) | "
                      + (f"{u['psnr']:.2f} ({u['psnr_gain']:+.2f})" if u else "–")
                      + f" | {r['identity_ssim']:.3f} → {r['ssim']:.3f}" + (f" ({u['ssim']:.3f})" if u else "")
-                     + f" | {r['identity_edge_contrast']:.2f} → {r['edge_contrast']:.2f} | "
+                     + f" | {r['identity_edge_contrast']:.2f} → {r['edge_contrast']:.2f} | {r['sharpness_ratio']:.2f} | "
                      + ("–" if f1 is None else f"{f1:.2f}") + " |")
 
     for name, stats in pipe["per_preset"].items():
         row(f"preset `{name}`", stats, unet.get("per_preset", {}).get(name))
+    row("**the five presets of the issue**", pipe["overall_five_presets"], unet.get("overall_five_presets"))
     row("**all presets**", pipe["overall"], unet.get("overall"))
     for name, stats in pipe.get("per_operator", {}).items():
         row(f"operator `{name}`", stats, unet.get("per_operator", {}).get(name))
@@ -252,6 +276,11 @@ def markdown(result: dict) -> str:
         lines.append(f"- `{method}`{subset}: PSNR {o['identity_psnr']:.2f} → {o['psnr']:.2f} ({o['psnr_gain']:+.2f} dB), "
                      f"SSIM {o['identity_ssim']:.3f} → {o['ssim']:.3f} ({o['ssim_gain']:+.3f}), "
                      f"edge contrast {o['edge_contrast']:.2f}")
+    fills = result.get("fill_on_true_masks_psnr_in_mask")
+    if fills:
+        lines += ["", "Fill alone, on the *true* damage masks (PSNR over the filled pixels): "
+                  + "; ".join(f"{op} Telea {v['telea']:.1f} / Navier–Stokes {v['ns']:.1f} dB" for op, v in fills.items())
+                  + "."]
     lines += ["", "| target (issue 21) | met | measured |", "|---|---|---|"]
     for name, check in result["targets"].items():
         if name != "all":
@@ -299,7 +328,10 @@ def main():
         same = {m: summarize([r for r in rows_by_method[m] if r["image"] in subset and r["kind"] == "preset"])
                 for m in rows_by_method}
         methods["seed-dcgan"] = network_info(seed_path) | {"subset": note} | report(rows) | {"same_subset": same}
+    print("fill: Telea against Navier-Stokes on the true masks", flush=True)
+    fills = fill_comparison(clean)
     result = {"benchmark": "quality", "description": __doc__.split("\n\n")[0], "images": images,
+              "fill_on_true_masks_psnr_in_mask": fills,
               "conditions": {"presets": list(PRESETS), "operators": list(OPERATORS),
                              "operator_strength": OPERATOR_STRENGTH, "seeds": "image i is aged with seed i",
                              "away_from_damage_px": AWAY_PX},

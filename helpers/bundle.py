@@ -85,8 +85,37 @@ def quality_summary(quality: dict[str, Any], model: str, digest: str, source: st
             "targets": result.get("targets"), "subset": result.get("subset")}
 
 
+def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
+    """The detector's fill threshold, chosen on the first `photos` of the run's own validation photos (the
+    split `train` made: same data folder, fraction and seed), which it never trained on."""
+    import numpy as np
+
+    from .age_folder import prepare_clean
+    from .checkpoints import load_generator
+    from .commands.train import _split
+    from .io import find_images, from_float, read_image
+    from .restore.detect import calibrate_threshold
+
+    data, config = metadata.get("data") or {}, metadata.get("train_config") or {}
+    source = Path(str(data.get("source", "")))
+    if not source.is_dir():
+        raise HelpersError(f"{checkpoint}: its training data {source} is not here, so no validation photos to "
+                           "calibrate the threshold on; bundle without --calibrate")
+    split = str(data.get("split", "0.1"))
+    if split.startswith("train/"):
+        files = find_images([source / "val"])[0]
+    else:
+        files = _split(find_images([source])[0], float(split.split()[0]), int(config.get("seed", 0)))[1]
+    clean = [from_float(prepare_clean(read_image(path), data.get("size", 256), gray=True), np.uint8)
+             for path in files[:photos]]
+    detector, _ = load_generator(checkpoint, "detector", device="cpu")
+    threshold, gains = calibrate_threshold(detector, clean)
+    return {"fill_threshold": threshold, "fill_threshold_calibration": {
+        "photos": len(clean), "from": "the run's validation photos", "mean_gain_db_by_threshold": gains}}
+
+
 def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path | None = None,
-                      overwrite: bool = False, out_dir: str | Path = WEIGHTS_DIR) -> Path:
+                      overwrite: bool = False, out_dir: str | Path = WEIGHTS_DIR, calibrate: bool = False) -> Path:
     """Write out_dir/<name>.safetensors (generator in fp16) and <name>.json from a run checkpoint."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     target = out_dir / f"{name}.safetensors"
@@ -103,6 +132,10 @@ def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path 
         raise HelpersError(f"{checkpoint}: its generator takes {size / 2**20:.1f} MB in fp16, over the "
                            f"{MAX_BYTES // 2**20} MB a bundle may take")
     bundled = {key: metadata[key] for key in KEPT_METADATA if key in metadata}
+    if calibrate:
+        if NAMES[name] != "detector":
+            raise HelpersError("--calibrate chooses a detector's threshold; this bundle holds a " + NAMES[name])
+        bundled |= calibration(checkpoint, metadata)
     if isinstance(bundled.get("data"), dict):
         bundled["data"] = describe_data(bundled["data"])
     bundled["bundle"] = {"name": name, "source": str(checkpoint), "dtype": "float16",
@@ -127,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", help="a benchmarks/quality.py JSON measured on the bundled weights")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="folder to write into (default: helpers/weights)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="detector: choose the threshold that repairs the run's validation photos best")
     args = parser.parse_args(argv)
     try:
         path = bundle_checkpoint(args.checkpoint, args.name, metrics=args.metrics, overwrite=args.overwrite,
-                                 out_dir=args.out_dir)
+                                 out_dir=args.out_dir, calibrate=args.calibrate)
     except HelpersError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

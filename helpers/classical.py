@@ -7,7 +7,7 @@ Three steps, in the order a retoucher would take them:
 2. fill them with `cv2.inpaint` (Telea);
 3. remove grain with non-local means (strength from the estimated noise level), stretch the levels
    of a faded print (0.5 and 99.5 percentiles to black and white), and lift local contrast with CLAHE.
-It works on one gray plane; helpers/restore.py feeds it the luminance of color photos. Processing is in
+It works on one gray plane; helpers/restore/ feeds it the luminance of color photos. Processing is in
 8 bits, and the *change* is added back to the float input, so 16-bit scans keep their precision
 wherever nothing was repaired.
 """

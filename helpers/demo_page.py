@@ -50,9 +50,9 @@ def still(src: str, caption: str, width: int) -> str:
 
 
 def means_table(means: dict[str, dict[str, dict]]) -> str:
-    """Methods x presets: PSNR / SSIM / sharpness ratio (restored / clean) means."""
+    """Methods x presets: PSNR / SSIM / edge contrast (1 = as sharp as the clean photo) means."""
     def cell(stats):
-        values = [stats.get("psnr", math.nan), stats.get("ssim", math.nan), stats.get("sharpness_ratio", math.nan)]
+        values = [stats.get("psnr", math.nan), stats.get("ssim", math.nan), stats.get("edge_contrast", math.nan)]
         return "<td>" + " / ".join(f"{v:.2f}" if k else f"{v:.1f}" for k, v in enumerate(values)) + "</td>"
 
     presets = list(next(iter(means.values())))
@@ -82,8 +82,8 @@ def build_page(summary: dict, metrics: dict | None) -> str:
         parts.append(f'<h2>Before and after</h2>\n<img src="{summary["restored_grid"]}" '
                      f'alt="rows are samples; columns: clean, then aged and restored per preset">')
     if metrics:
-        parts.append("<h2>Mean quality against the clean photo</h2>\n<p>PSNR (dB) / SSIM / sharpness ratio "
-                     "(variance of the Laplacian, restored / clean: below 1 is blurrier). Per image in "
+        parts.append("<h2>Mean quality against the clean photo</h2>\n<p>PSNR (dB) / SSIM / edge contrast "
+                     "(gradient on the clean photo's strongest edges, restored / clean: below 1 is blurrier). Per image in "
                      "<a href=\"metrics.json\">metrics.json</a>.</p>\n" + means_table(metrics["means"]))
     if summary.get("old_photos"):
         parts.append("<h2>Real old photos</h2>\n<p>No clean original exists for these, so only your eyes judge "

@@ -111,7 +111,7 @@ def test_photo_wide_context_starts_as_no_change_and_then_depends_on_the_whole_ph
 
 
 def test_a_tile_given_the_whole_photos_context_matches_the_whole_photo():
-    """restore.py hands every tile the context of the whole photo (`describe`), so tiles still agree."""
+    """helpers.restore hands every tile the context of the whole photo (`describe`), so tiles still agree."""
     torch.manual_seed(5)
     generator = _randomize_context(_randomize_correction(UNetGenerator(1, **TINY, context=True))).eval()
     x = torch.rand(1, 1, 256, 256) * 2 - 1

@@ -7,7 +7,7 @@ Why this shape (the study's DCGAN blurred photos and trained at a crawl):
 - Fully convolutional: any size is padded (reflect) to a multiple of the total stride and cropped back.
 - Per-pixel channel LayerNorm instead of BatchNorm/InstanceNorm/GroupNorm: it works at batch size 1
   and, unlike norms that pool statistics over the whole image, gives a tile the same features it has
-  inside the full picture, so restoring a large scan tile by tile leaves no seams (helpers/restore.py).
+  inside the full picture, so restoring a large scan tile by tile leaves no seams (helpers/restore/tiling.py).
 - Cheap where it matters on a CPU: a pixel unshuffle turns each 2x2 block into 4 channels losslessly
   (as FFDNet does), so no layer runs at full resolution, and the decoder's upsampling convolution
   runs *before* the 2x nearest upsampling; training memory per image is a fraction of the seed's.
