@@ -51,24 +51,29 @@ def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
     return chosen
 
 
-def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") -> Restorer:
-    """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
+def load_stages(checkpoints=None, *, device=None) -> dict:
+    """The pipeline's models: {"detector", "tone", "reference" (the U-Net), "threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
-
-    if fill_method not in METHODS:
-        raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
-    paths = stage_checkpoints(checkpoints)
     from .restorers import load_restorer
 
+    paths = stage_checkpoints(checkpoints)
     device = device or env.device()
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     tone, tone_meta = load_generator(paths["tone"], "tone", device=device)
     reference = load_restorer(REFERENCE, device=device)
     checkpoints = {stage: str(path) for stage, path in paths.items()} | {REFERENCE: reference.metadata["checkpoint"]}
-    return pipeline_restorer(detector, tone, threshold_of(detector_meta), reference=reference,
-                             fill_method=fill_method,
-                             metadata={"checkpoint": checkpoints, "detector": detector_meta, "tone": tone_meta})
+    return {"detector": detector, "tone": tone, "reference": reference, "threshold": threshold_of(detector_meta),
+            "metadata": {"checkpoint": checkpoints, "detector": detector_meta, "tone": tone_meta}}
+
+
+def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") -> Restorer:
+    """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
+    if fill_method not in METHODS:
+        raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
+    stages = load_stages(checkpoints, device=device)
+    return pipeline_restorer(stages["detector"], stages["tone"], stages["threshold"], reference=stages["reference"],
+                             fill_method=fill_method, metadata=stages["metadata"])
 
 
 def agreed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -77,23 +82,32 @@ def agreed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
                     0.0).astype(np.float32)
 
 
+def repair(planes: np.ndarray, detector, tone, threshold: float, *, reference: Restorer | None = None,
+           fill_method: str = "telea", tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
+    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected), "widened" (what is filled),
+    "toned" (all planes after the tone stage) and "restored" (toned, then filled inside "widened")."""
+    luma = luminance(planes)
+    mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+    grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
+    widened = widen(mask, grow)
+    correction = tone_correct(tone, luma) - luma
+    if reference is not None:
+        correction = agreed(correction, guided_tone(reference, luma, widened, tile=tile, overlap=overlap) - luma)
+    toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
+    np.clip(toned, 0.0, 1.0, out=toned)
+    return {"mask": mask, "widened": widened, "toned": toned,
+            "restored": fill(toned, widened, method=fill_method)}
+
+
 def pipeline_restorer(detector, tone, threshold: float, *, reference: Restorer | None = None,
                       fill_method: str = "telea", metadata: dict | None = None) -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks). Without a `reference`
     restorer the tone model's curves are applied alone."""
 
     def run(planes: np.ndarray, tile: int, overlap: int):
-        luma = luminance(planes)
-        mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
-        grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
-        widened = widen(mask, grow)
-        correction = tone_correct(tone, luma) - luma
-        if reference is not None:
-            correction = agreed(correction, guided_tone(reference, luma, widened, tile=tile, overlap=overlap) - luma)
-        toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
-        np.clip(toned, 0.0, 1.0, out=toned)
-        restored = fill(toned, widened, method=fill_method)
-        return restored, mask.astype(np.float32)
+        stages = repair(planes, detector, tone, threshold, reference=reference, fill_method=fill_method,
+                        tile=tile, overlap=overlap)
+        return stages["restored"], stages["mask"].astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method})
