@@ -14,9 +14,8 @@ a large scan without seams for the same reasons; it has no photo-wide context, s
 from __future__ import annotations
 
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .unet import ResBlock, LayerNorm2d, pad_to_multiple
+from .unet import LayerNorm2d, add_trunk, decode_level, encode, pad_to_multiple
 
 
 class DamageDetector(nn.Module):
@@ -26,14 +25,7 @@ class DamageDetector(nn.Module):
                  bottleneck_blocks: int = 2):
         super().__init__()
         self.channels, self.depth = channels, depth
-        widths = [min(width * 2 ** level, max_width) for level in range(depth + 1)]
-        self.unshuffle, self.shuffle = nn.PixelUnshuffle(2), nn.PixelShuffle(2)
-        self.stem = nn.Conv2d(4 * channels, widths[0], 3, padding=1)
-        self.encoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
-        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
-        self.bottleneck = nn.Sequential(*(ResBlock(widths[-1]) for _ in range(bottleneck_blocks)))
-        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
-        self.decoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
+        widths = add_trunk(self, channels, width, depth, max_width, bottleneck_blocks)
         self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 4, 3, padding=1))
         nn.init.constant_(self.head[-1].bias, -4.0)  # damage is rare: start by predicting little of it
 
@@ -44,15 +36,9 @@ class DamageDetector(nn.Module):
     def forward(self, x):
         height, width = x.shape[-2:]
         padded = pad_to_multiple(x, self.stride)
-        h = self.stem(self.unshuffle(padded))
-        skips = []
-        for block, down in zip(self.encoder, self.down):
-            h = block(h)
-            skips.append(h)
-            h = down(h)
-        h = self.bottleneck(h)
-        for up, block, skip in zip(reversed(self.up), reversed(self.decoder), reversed(skips)):
-            h = block(F.interpolate(up(h), scale_factor=2.0, mode="nearest") + skip)
+        skips, h = encode(self, padded)
+        for level, skip in enumerate(reversed(skips)):
+            h = decode_level(self, level, h, skip)
         return self.shuffle(self.head(h))[..., :height, :width]
 
 

@@ -99,6 +99,40 @@ class GlobalContext(nn.Module):
         return list(zip(film[0::2], film[1::2]))
 
 
+def add_trunk(module: nn.Module, channels: int, width: int, depth: int, max_width: int,
+              bottleneck_blocks: int) -> list[int]:
+    """Give `module` the encoder-decoder every U-Net here shares (the restorer and the damage detector):
+    pixel unshuffle and stem, a residual block and a strided conv per level, the bottleneck, and per level
+    an upsampling conv and a residual block. Returns the widths per level."""
+    widths = [min(width * 2 ** level, max_width) for level in range(depth + 1)]
+    # Pixel unshuffle: each 2x2 block of pixels becomes 4 channels, losslessly (as FFDNet does), so
+    # the first level works at half resolution, at a quarter of the cost and memory of full size.
+    module.unshuffle, module.shuffle = nn.PixelUnshuffle(2), nn.PixelShuffle(2)
+    module.stem = nn.Conv2d(4 * channels, widths[0], 3, padding=1)
+    module.encoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
+    module.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
+    module.bottleneck = nn.Sequential(*(ResBlock(widths[-1]) for _ in range(bottleneck_blocks)))
+    module.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
+    module.decoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
+    return widths
+
+
+def encode(module: nn.Module, padded):
+    """(skip features per level, bottleneck features) of a trunk made by `add_trunk`."""
+    h = module.stem(module.unshuffle(padded))
+    skips = []
+    for block, down in zip(module.encoder, module.down):
+        h = block(h)
+        skips.append(h)
+        h = down(h)
+    return skips, module.bottleneck(h)
+
+
+def decode_level(module: nn.Module, level: int, h, skip):
+    """One decoder level, from the deepest (level 0) up: upsample, add the skip, a residual block."""
+    return module.decoder[-1 - level](F.interpolate(module.up[-1 - level](h), scale_factor=2.0, mode="nearest") + skip)
+
+
 class UNetGenerator(nn.Module):
     """x in [-1, 1], B x C x H x W with any H, W -> (restored in [-1, 1], damage-mask logits B x 1 x H x W)."""
 
@@ -106,16 +140,7 @@ class UNetGenerator(nn.Module):
                  bottleneck_blocks: int = 2, context: bool = False, gain: bool = False):
         super().__init__()
         self.channels, self.depth = channels, depth
-        widths = [min(width * 2 ** level, max_width) for level in range(depth + 1)]
-        # Pixel unshuffle: each 2x2 block of pixels becomes 4 channels, losslessly (as FFDNet does), so
-        # the first level works at half resolution, at a quarter of the cost and memory of full size.
-        self.unshuffle, self.shuffle = nn.PixelUnshuffle(2), nn.PixelShuffle(2)
-        self.stem = nn.Conv2d(4 * channels, widths[0], 3, padding=1)
-        self.encoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
-        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
-        self.bottleneck = nn.Sequential(*(ResBlock(widths[-1]) for _ in range(bottleneck_blocks)))
-        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(widths, widths[1:]))
-        self.decoder = nn.ModuleList(ResBlock(w) for w in widths[:-1])
+        widths = add_trunk(self, channels, width, depth, max_width, bottleneck_blocks)
         self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU())
         self.to_correction = zeroed(nn.Conv2d(widths[0], 4 * channels, 3, padding=1))
         self.to_mask = nn.Conv2d(widths[0], 4, 3, padding=1)
@@ -133,13 +158,7 @@ class UNetGenerator(nn.Module):
         return 2 ** (self.depth + 1)
 
     def _encode(self, padded):
-        h = self.stem(self.unshuffle(padded))
-        skips = []
-        for block, down in zip(self.encoder, self.down):
-            h = block(h)
-            skips.append(h)
-            h = down(h)
-        return skips, self.bottleneck(h)
+        return encode(self, padded)
 
     def describe(self, x):
         """The photo-wide context of x (B x C x H x W, the whole photo), for `forward(tile, context=...)`.
@@ -165,8 +184,8 @@ class UNetGenerator(nn.Module):
             film = self.context(self.context.pool(padded, [*skips, h]) if context is None else context)
             scale, shift = film[0]
             h = h * (1 + scale) + shift
-        for level, (up, block, skip) in enumerate(zip(reversed(self.up), reversed(self.decoder), reversed(skips))):
-            h = block(F.interpolate(up(h), scale_factor=2.0, mode="nearest") + skip)
+        for level, skip in enumerate(reversed(skips)):
+            h = decode_level(self, level, h, skip)
             if film:
                 scale, shift = film[level + 1]
                 h = h * (1 + scale) + shift

@@ -10,11 +10,14 @@ drops the rest, and applied to the full-size photo it cannot blur it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
 WORK_SIDE = 384  # the reference runs on the photo shrunk so its short side is at most this
-CELL_PX = 28  # grid spacing at the working size
+FIT_SIDE = 128  # the curves are fitted on the photo and the reference shrunk to this: tone varies slowly
+CELLS_ACROSS = 9  # grid cells along the short side
 KNOTS = 9
 SMOOTH_SPACE, SMOOTH_TONE, RIDGE = 0.3, 0.3, 0.001  # per pixel of a cell: neighbours agree, curves bend slowly
 
@@ -26,6 +29,28 @@ def _bilinear(coordinate: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarra
     low = np.floor(position)
     frac = position - low
     return np.clip(low, 0, cells - 1).astype(int), np.clip(low + 1, 0, cells - 1).astype(int), frac
+
+
+@lru_cache(maxsize=8)
+def _penalty(gh: int, gw: int) -> np.ndarray:
+    """Smoothness of a curve grid as a quadratic form: neighbouring cells agree (first differences), each
+    curve bends slowly (second differences along the knots, so a straight line costs nothing)."""
+    unknowns = gh * gw * KNOTS
+    grid = np.arange(unknowns).reshape(gh, gw, KNOTS)
+    rows = []
+    for weight, terms in ((SMOOTH_SPACE, [(grid[1:], 1.0), (grid[:-1], -1.0)]),
+                          (SMOOTH_SPACE, [(grid[:, 1:], 1.0), (grid[:, :-1], -1.0)]),
+                          (SMOOTH_TONE, [(grid[..., 2:], 1.0), (grid[..., 1:-1], -2.0), (grid[..., :-2], 1.0)])):
+        count = terms[0][0].size
+        block = np.zeros((count, unknowns))
+        for cells, coefficient in terms:
+            block[np.arange(count), cells.ravel()] = coefficient * np.sqrt(weight)
+        rows.append(block)
+    difference = np.concatenate(rows)
+    penalty = difference.T @ difference
+    penalty[np.diag_indices(unknowns)] += RIDGE  # pins curves that no pixel informs to the identity
+    penalty.flags.writeable = False
+    return penalty
 
 
 def fit_curves(source: np.ndarray, target: np.ndarray, weight: np.ndarray, cells: tuple[int, int]) -> np.ndarray:
@@ -53,19 +78,7 @@ def fit_curves(source: np.ndarray, target: np.ndarray, weight: np.ndarray, cells
                          minlength=unknowns * unknowns).reshape(unknowns, unknowns)
     rhs = np.bincount(index.ravel(), (w[:, None] * value * residual[:, None]).ravel(), minlength=unknowns)
     per_cell = max(w.sum() / (gh * gw), 1.0)
-    grid = np.arange(unknowns).reshape(gh, gw, KNOTS)
-    rows = []  # difference operators: neighbouring cells agree (first differences), curves bend slowly
-    for weight_, terms in ((SMOOTH_SPACE, [(grid[1:], 1.0), (grid[:-1], -1.0)]),
-                           (SMOOTH_SPACE, [(grid[:, 1:], 1.0), (grid[:, :-1], -1.0)]),
-                           (SMOOTH_TONE, [(grid[..., 2:], 1.0), (grid[..., 1:-1], -2.0), (grid[..., :-2], 1.0)])):
-        count = terms[0][0].size
-        block = np.zeros((count, unknowns))
-        for cells_, coefficient in terms:
-            block[np.arange(count), cells_.ravel()] = coefficient * np.sqrt(weight_)
-        rows.append(block)
-    difference = np.concatenate(rows)
-    penalty = difference.T @ difference
-    penalty[np.diag_indices(unknowns)] += RIDGE  # pins curves that no pixel informs to the identity
+    penalty = _penalty(gh, gw)
     solution = np.linalg.solve(normal + per_cell * penalty, rhs)
     return solution.reshape(gh, gw, KNOTS).transpose(2, 0, 1).astype(np.float32)
 
@@ -82,9 +95,15 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = luma if scale == 1.0 else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     keep = ~damaged if scale == 1.0 else cv2.resize(damaged.astype(np.float32), size, interpolation=cv2.INTER_AREA) == 0
-    restored, _ = reference.run(small[None].astype(np.float32), tile, overlap)
-    cells = (max(1, round(small.shape[0] / CELL_PX)), max(1, round(small.shape[1] / CELL_PX)))
-    curves = fit_curves(small.astype(np.float64), restored[0].astype(np.float64), keep, cells)
+    restored = reference.run(small[None].astype(np.float32), tile, overlap)[0][0]
+    fit_scale = min(1.0, FIT_SIDE / min(small.shape))
+    if fit_scale < 1.0:  # area-averaging both sides of the fit keeps their tone, and a quarter of the work
+        fit_size = (max(1, round(small.shape[1] * fit_scale)), max(1, round(small.shape[0] * fit_scale)))
+        small, restored = (cv2.resize(x, fit_size, interpolation=cv2.INTER_AREA) for x in (small, restored))
+        keep = cv2.resize(keep.astype(np.float32), fit_size, interpolation=cv2.INTER_AREA) == 1
+    short = min(small.shape)
+    cells = (max(1, round(CELLS_ACROSS * small.shape[0] / short)), max(1, round(CELLS_ACROSS * small.shape[1] / short)))
+    curves = fit_curves(small.astype(np.float64), restored.astype(np.float64), keep, cells)
     x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
     table = torch.from_numpy(curves)[None, None] * 2  # offsets in [-1, 1] units
     out = np.empty_like(luma, dtype=np.float32)
