@@ -87,8 +87,7 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     """The luma with the reference restorer's tonal correction, fitted as curves and applied at full size."""
     import torch
 
-    from ..models.tone import apply_curves
-    from .tone import STRIP_ROWS
+    from .tone import apply_in_strips
 
     height, width = luma.shape
     scale = min(1.0, WORK_SIDE / min(height, width))
@@ -105,10 +104,4 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     cells = (max(1, round(CELLS_ACROSS * small.shape[0] / short)), max(1, round(CELLS_ACROSS * small.shape[1] / short)))
     curves = fit_curves(small.astype(np.float64), restored.astype(np.float64), keep, cells)
     x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
-    table = torch.from_numpy(curves)[None, None] * 2  # offsets in [-1, 1] units
-    out = np.empty_like(luma, dtype=np.float32)
-    for top in range(0, height, STRIP_ROWS):
-        rows = (top, min(height, top + STRIP_ROWS))
-        strip = apply_curves(x[..., rows[0]:rows[1], :], table, rows=rows, height=height)
-        out[rows[0]:rows[1]] = strip[0, 0].add(1).div(2).clamp(0, 1).numpy()
-    return out
+    return apply_in_strips(x, torch.from_numpy(curves)[None, None] * 2)  # offsets in [-1, 1] units
