@@ -116,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if fault == "drop":  # hang up without an answer
+            self.close_connection = True
+            return
         if fault == "500":
             return self._send(500, b"server error", "text/plain")
         if fault and fault.startswith("slow:"):

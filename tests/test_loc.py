@@ -159,9 +159,9 @@ def test_faults_are_retried_or_named_and_a_rerun_fetches_only_what_is_missing(fa
     out, clock = tmp_path / "loc", FakeClock()
     iiif = f"/iiif/service:pnp:dag:{{}}/full/!64,64/0/default.jpg"
     fake.faults = {
-        "/collections/daguerreotypes/": ["500"],
+        "/collections/daguerreotypes/": ["500", "badjson"],
         "/item/2004664001/": ["429:7"],  # Retry-After obeyed (in simulated time)
-        "/item/2004664002/": ["badjson"],
+        "/item/2004664002/": ["badjson", "drop"],
         iiif.format("2004664003"): ["truncated"],
         iiif.format("2004664004"): ["slow:1.0"],  # past the 0.3 s read timeout
         iiif.format("2004664006"): ["always:html"],  # a wrong content type: named, not retried
@@ -175,6 +175,7 @@ def test_faults_are_retried_or_named_and_a_rerun_fetches_only_what_is_missing(fa
     assert len(fake.requests_to(iiif.format("2004664006"))) == 1
     assert len(fake.requests_to("/item/2004664007/")) == 3
     assert 7.0 in clock.sleeps  # the 429's Retry-After
+    assert len(fake.requests_to("/item/2004664002/")) == 3
     assert len(fake.requests_to(iiif.format("2004664003"))) == 2
     assert len(fake.requests_to(iiif.format("2004664004"))) == 2
     assert {i for i, r in _rows(out).items() if r["status"] == "downloaded"} == {

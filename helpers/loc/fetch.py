@@ -61,7 +61,7 @@ def _image(response: requests.Response) -> tuple[bytes, str]:
                 raise LocRequestError(f"{response.url}: {img.width}x{img.height} is too many pixels")
             img.load()
             return data, SUFFIXES.get(img.format or "", ".img")
-    except (OSError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as err:
+    except (OSError, SyntaxError, UnidentifiedImageError) as err:
         raise ValueError(f"the body does not decode as an image ({err})") from None
 
 
