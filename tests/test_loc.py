@@ -16,7 +16,7 @@ import pytest
 from helpers import env, loc
 from helpers.loc.api import Listing, parse_collection_page, parse_item
 from helpers.loc.http import RateLimiter, RetryPolicy, Window, retry_after_seconds
-from fake_loc import FREE, RESTRICTED, FakeLoc
+from fake_loc import FREE, RESTRICTED, FakeLoc, photo_bytes
 from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,6 +143,26 @@ def test_fetch_pages_records_rights_skips_duplicates_and_resumes(fake, tmp_path)
     again = _fetch(fake, out)
     assert again.exit_code == 0 and again.payload["new"] == [] and again.payload["held"] == 5
     assert fake.requests_to("/item/") == [] and fake.requests_to("/iiif/") == []  # only the listing again
+
+    (out / rows["2004664002"]["file"]).unlink()  # a photo lost since: fetched again, nothing else
+    fake.log.clear()
+    third = _fetch(fake, out)
+    assert third.payload["new"] == [str(out / rows["2004664002"]["file"])]
+    assert fake.requests_to("/item/") == ["/item/2004664002/"]
+    assert _rows(out)["2004664002"]["status"] == "downloaded"
+    _assert_folder_is_whole(out)
+
+
+def test_a_file_left_without_its_row_is_adopted_if_identical_and_never_replaced(fake, tmp_path):
+    out = tmp_path / "loc"
+    out.mkdir()
+    (out / "2004664001.jpg").write_bytes(photo_bytes(1, 64))  # a run stopped between file and row
+    (out / "2004664003.jpg").write_bytes(b"someone else's file")
+    report = _fetch(fake, out, limit=3)
+    assert [f["input"] for f in report.failures] == ["2004664003"]
+    assert "exists with other content" in report.failures[0]["reason"]
+    assert (out / "2004664003.jpg").read_bytes() == b"someone else's file"
+    assert _rows(out)["2004664001"]["file"] == "2004664001.jpg" and "2004664003" not in _rows(out)
 
 
 def test_limit_and_query_choose_what_is_held(fake, tmp_path):

@@ -17,13 +17,14 @@ from .. import env
 from ..io import find_images
 from .api import DEFAULT_API_BASE, Record, is_free_to_use
 from .fetch import FetchSettings, fetch_daguerreotypes
-from .http import DEFAULT_LIMITS, USER_AGENT, Clock, LocRequestError, LocStopped, PoliteSession, RateLimiter, RetryPolicy
+from .http import (DEFAULT_LIMITS, USER_AGENT, Clock, LocRequestError, LocStopped, PoliteSession, RateLimiter,
+                   RetryPolicy)
 from .manifest import MANIFEST_FIELDS, Manifest
 
-__all__ = ["DEFAULT_API_BASE", "DEFAULT_LIMITS", "USER_AGENT", "Clock", "FetchSettings", "LocRequestError",
-           "LocStopped", "MANIFEST_FIELDS", "Manifest", "PoliteSession", "RateLimiter", "Record", "RetryPolicy",
-           "STAND_IN_LABEL", "bundled_samples", "downloaded_photos", "fetch_daguerreotypes", "is_free_to_use",
-           "photos_for_evaluation", "sample_credit"]
+__all__ = ["DAGUERREOTYPES_LABEL", "DEFAULT_API_BASE", "DEFAULT_LIMITS", "MANIFEST_FIELDS", "STAND_IN_LABEL",
+           "USER_AGENT", "Clock", "FetchSettings", "LocRequestError", "LocStopped", "Manifest", "PoliteSession",
+           "RateLimiter", "Record", "RetryPolicy", "bundled_samples", "downloaded_photos", "fetch_daguerreotypes",
+           "is_free_to_use", "photos_for_evaluation", "sample_credit"]
 
 DAGUERREOTYPES_LABEL = "Library of Congress, Daguerreotypes collection"
 STAND_IN_LABEL = ("Library of Congress photographs (1860s-1920s, public domain) standing in for the "

@@ -95,7 +95,7 @@ def _fetch_item(session: PoliteSession, settings: FetchSettings, manifest: Manif
         return NOT_FREE
     data, suffix = session.get(record.image_url, "image", check=_image)
     sha = sha256_hex(data)
-    twin = manifest.id_with_sha(sha)
+    twin = manifest.id_with_sha(sha, other_than=record.item_id)
     if twin is not None:
         manifest.record(record, DUPLICATE_PREFIX + twin, sha=sha)
         return DUPLICATE_PREFIX + twin

@@ -123,12 +123,11 @@ class PoliteSession:
     def clock(self) -> Clock:
         return self.limiter.clock
 
-    def get(self, url: str, kind: str, *, params: dict | None = None,
-            check: Callable[[requests.Response], object] | None = None):
-        """The response, or what `check` makes of it. `check` raises ValueError for a body that may be
-        better next time (truncated, undecodable), retried like a dropped connection, and LocRequestError
-        for one that will not (a wrong content type). After the last attempt a bad body fails this
-        request (LocRequestError) while a server that keeps failing stops the run (LocStopped)."""
+    def get(self, url: str, kind: str, *, check: Callable[[requests.Response], object], params: dict | None = None):
+        """What `check` makes of the response (parsed JSON, image bytes). `check` raises ValueError for a
+        body that may be better next time (truncated, undecodable), retried like a dropped connection, and
+        LocRequestError for one that will not (a wrong content type). After the last attempt a bad body
+        fails this request (LocRequestError) while a server that keeps failing stops the run (LocStopped)."""
         problem, delay, bad_body = "", 0.0, False
         for attempt in range(self.policy.attempts):
             if attempt:
@@ -152,8 +151,6 @@ class PoliteSession:
                 continue
             if response.status_code != 200:
                 raise LocRequestError(f"{url}: HTTP {response.status_code}")
-            if check is None:
-                return response
             try:
                 return check(response)
             except ValueError as err:

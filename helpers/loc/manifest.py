@@ -69,9 +69,10 @@ class Manifest:
         row = self.rows.get(item_id)
         return row["status"] if row and row["status"] != DOWNLOADED else None
 
-    def id_with_sha(self, sha: str) -> str | None:
-        """The item already holding these exact bytes, if any."""
-        return next((i for i, row in self.rows.items() if row["status"] == DOWNLOADED and row["sha256"] == sha), None)
+    def id_with_sha(self, sha: str, other_than: str) -> str | None:
+        """Another item already holding these exact bytes, if any."""
+        return next((i for i, row in self.rows.items()
+                     if i != other_than and row["status"] == DOWNLOADED and row["sha256"] == sha), None)
 
     def record(self, record: Record, status: str, *, sha: str = "", file: str = "") -> None:
         self.rows[record.item_id] = {"id": record.item_id, "title": record.title, "date": record.date,
