@@ -104,7 +104,7 @@ def imagenette_source(root: str | Path | None = None, *, download: bool = False,
         if find_images([root])[0]:  # flat: any folder of images
             return Path(root)
     if env.on_kaggle():
-        found = find_imagenette(env.input_root(), depth=4)
+        found = env.find_input("imagenette", required=not download)  # attached, in any mount layout
         if found is not None:
             return found
     if not download:

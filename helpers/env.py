@@ -2,12 +2,19 @@
 
 Everything is read from environment variables at call time, so tests can simulate Kaggle by setting
 `KAGGLE_KERNEL_RUN_TYPE` and the root overrides without reloading modules.
+
+Kaggle mounts an attached data source at /kaggle/input/<slug> or, newer, /kaggle/input/datasets/<owner>/<slug>
+(notebook outputs likewise), and archives may add a folder level. So an input is never looked up by path:
+`find_input` searches the input root for what identifies it (INPUTS) and, when it is absent, names the
+attachment to add.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from . import HelpersError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -88,9 +95,10 @@ def amp_mode() -> str:
 
 
 def describe() -> dict:
-    """A JSON-friendly summary for logs and notebook headers."""
+    """A JSON-friendly summary for logs and notebook headers (`helpers`: which copy of the package runs)."""
     return {
         "platform": platform(),
+        "helpers": str(PACKAGE_ROOT),
         "quick_mode": quick_mode(),
         "input_root": str(input_root()),
         "working_root": str(working_root()),
@@ -98,14 +106,69 @@ def describe() -> dict:
     }
 
 
-def prepare_kaggle() -> bool:
-    """On Kaggle, pip-install what its Python image lacks (kaggle/requirements.txt, unpinned so Kaggle's
-    own torch stays); elsewhere do nothing. Returns whether it installed anything."""
-    requirements = REPO_ROOT / "kaggle" / "requirements.txt"
-    if not on_kaggle() or not requirements.is_file():
-        return False
-    import subprocess
-    import sys
+class MissingInput(HelpersError):
+    """A data source the notebook needs is not attached; the message names the one to add."""
 
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
-    return True
+
+# name: (glob patterns under the input root, how many levels above the match the input is, what to attach)
+INPUTS = {
+    "source": (("**/helpers/env.py",), 2, "the project's source dataset <you>/old-photo-repair-src "
+               "(python kaggle/stage.py, then kaggle datasets create; see the README's 'Run on Kaggle')"),
+    "imagenette": (("**/train/n[0-9]*", "**/val/n[0-9]*"), 2, "the dataset aniladepu/imagenette "
+                   "(Imagenette: train/ and val/ with one folder per class)"),
+    "stylegan2": (("**/stylegan2-ffhq-config-f.pt", "**/ffhq.pkl", "**/stylegan2-ffhq-1024x1024.pkl"), 0,
+                  "a dataset holding FFHQ StyleGAN2 weights, e.g. <you>/stylegan2-ffhq-weights with "
+                  "stylegan2-ffhq-config-f.pt"),
+    "vgg16": (("**/vgg16-397923af.pth",), 0, "torchvision's vgg16-397923af.pth (for LPIPS), e.g. in the "
+              "StyleGAN2 weights dataset"),
+}
+
+
+def find_input(name: str, required: bool = True, root: str | Path | None = None) -> Path | None:
+    """The attached input `name` (a key of INPUTS) under `root` (default: the input root), in any mount
+    layout; None when absent and not `required`, else MissingInput naming what to attach."""
+    patterns, up, attach = INPUTS[name]
+    root = Path(root) if root is not None else input_root()
+    for pattern in patterns:
+        for found in sorted(root.glob(pattern)) if root.is_dir() else []:
+            return found.parents[up - 1] if up else found
+    if required:
+        raise MissingInput(f"no {name} under {root}: attach {attach}")
+    return None
+
+
+def kaggle_requirements() -> list[str]:
+    """The pinned `name==version` lines of kaggle/requirements.txt: what Kaggle's image may lack."""
+    text = (REPO_ROOT / "kaggle" / "requirements.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def prepare_kaggle(*needs: str) -> list[str]:
+    """On Kaggle: check that this package and every input in `needs` are attached (one MissingInput naming
+    all that are not), and pip-install the requirements Kaggle's image lacks from the source dataset's
+    wheels/ (--no-index, so internet may be off; from the index only when a dataset has no wheels/).
+    Installed packages are never upgraded, so Kaggle's own torch stays. Elsewhere nothing.
+    Returns the requirements it installed."""
+    if not on_kaggle():
+        return []
+    missing = [] if input_root() in PACKAGE_ROOT.parents else [INPUTS["source"][2]]
+    missing += [INPUTS[name][2] for name in needs if find_input(name, required=False) is None]
+    if missing:
+        raise MissingInput(f"not attached under {input_root()}: " + "; ".join(missing))
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(requirement: str) -> bool:
+        try:
+            return bool(version(requirement.split("==")[0]))
+        except PackageNotFoundError:
+            return False
+
+    wanted = [r for r in kaggle_requirements() if not installed(r)]
+    if wanted:
+        import subprocess
+        import sys
+
+        wheels = REPO_ROOT / "wheels"
+        offline = ["--no-index", "--find-links", str(wheels)] if wheels.is_dir() else []
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *offline, *wanted], check=True)
+    return wanted

@@ -10,7 +10,7 @@ is a pixel loss: expect blurrier inversions than with LPIPS.
 
 Where the VGG16 file is looked for, in order: $REPAIR_VGG16_WEIGHTS; torch's hub cache
 (~/.cache/torch/hub/checkpoints/vgg16-397923af.pth, where torchvision puts it); the input root
-(/kaggle/input/*/ on Kaggle). On Kaggle, with internet on, it is downloaded into the hub cache.
+(anywhere under /kaggle/input on Kaggle). On Kaggle, with internet on, it is downloaded into the hub cache.
 """
 
 from __future__ import annotations
@@ -44,9 +44,8 @@ def vgg16_weights(download: bool | None = None) -> Path | None:
     candidates = [Path(os.environ["REPAIR_VGG16_WEIGHTS"])] if os.environ.get("REPAIR_VGG16_WEIGHTS") else []
     cache = Path(torch.hub.get_dir()) / "checkpoints" / name
     candidates.append(cache)
-    root = env.input_root()
-    if root.is_dir():
-        candidates += sorted(root.glob(f"*/{name}")) + sorted(root.glob(f"*/*/{name}"))
+    attached = env.find_input("vgg16", required=False)  # any mount layout under the input root
+    candidates += [attached] if attached is not None else []
     for path in candidates:
         if path.is_file():
             return path

@@ -51,6 +51,7 @@ class TrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)  # build() arguments, e.g. {"channels": 3}
     epochs: int = 10
     max_steps: int | None = None  # stop after this many steps in total (a checkpoint is written there)
+    session_epochs: int | None = None  # epochs per call: a resumed call goes on (Kaggle's session time limit)
     batch_size: int = 1  # per process
     lr: float = 2e-4
     beta1: float = 0.5
@@ -62,7 +63,7 @@ class TrainConfig:
     train_only: tuple[str, ...] = ()  # generator parameter-name prefixes to train (the rest frozen); () = all
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
-    amp: str = "none"  # none | fp16 (with GradScaler; T4) | bf16 (A100, H100, recent CPUs)
+    amp: str = "none"  # none | fp16 (with GradScaler; T4) | bf16 (A100, H100, recent CPUs) | auto (env.amp_mode)
     channels_last: bool = False
     compile: bool = False  # torch.compile both models
     device: str | None = None  # None: CUDA when present, else CPU; "cpu" forces the CPU
@@ -71,10 +72,10 @@ class TrainConfig:
     progress: bool = True  # tqdm bar on stderr (or a widget in notebooks)
 
     def check(self) -> None:
-        if self.amp not in ("none", "fp16", "bf16"):
-            raise UsageError(f"--amp must be none, fp16 or bf16, not {self.amp!r}")
-        for name in ("epochs", "batch_size", "log_every"):
-            if getattr(self, name) < 1:
+        if self.amp not in ("none", "fp16", "bf16", "auto"):
+            raise UsageError(f"--amp must be none, fp16, bf16 or auto, not {self.amp!r}")
+        for name in ("epochs", "batch_size", "log_every", "session_epochs"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise UsageError(f"--steps must be at least 1, got {self.max_steps}")
@@ -387,6 +388,10 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
     config.check()
     run_dir = Path(run_dir)
     on_cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+    if config.amp == "auto":  # decided here, in the launched process: asking the parent would initialise CUDA
+        from .env import amp_mode
+
+        config.amp = "none" if on_cpu else amp_mode()
     accelerator = Accelerator(cpu=on_cpu)
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     if main:
@@ -428,7 +433,8 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
             write_history()
 
     status = "finished"
-    while epoch < config.epochs and step < total_steps:
+    last_epoch = min(config.epochs, epoch + (config.session_epochs or config.epochs))
+    while epoch < last_epoch and step < total_steps:
         loader, steps_this_epoch = _loader(train_set, config, epoch, first_step, rank, world)
         bar = tqdm(total=steps_this_epoch, initial=first_step, desc=f"epoch {epoch + 1}/{config.epochs}",
                    disable=not (main and config.progress), leave=False)
@@ -479,6 +485,8 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
         if main:
             for callback in callbacks:
                 callback(history, triptychs)
+    if status == "finished" and epoch < config.epochs and step < total_steps:
+        status = f"paused after {config.session_epochs} epochs this session (resume to go on)"
     accelerator.wait_for_everyone()
     return {"run_dir": str(run_dir), "status": status, "epochs": epoch, "steps": step,
             "best_val_l1": None if best_val == math.inf else best_val,
@@ -489,12 +497,19 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
 
 def fit_on_all_gpus(*args, **kwargs) -> None:
     """`fit` in one process per GPU through accelerate's notebook_launcher (Kaggle's 2 x T4), or in this
-    process when there is at most one GPU. The forked processes cannot show live plots; read the run
-    folder (loss_curves.png, samples/) afterwards. CUDA must not have been used in this kernel before."""
+    process when there is at most one GPU. The launcher forks, and a forked process cannot use CUDA once
+    the parent has initialised it, so this counts GPUs through NVML only (torch.cuda.device_count) and
+    leaves everything else, mixed precision included (amp="auto"), to the launched processes. They cannot
+    show live plots; read the run folder (loss_curves.png, samples/) afterwards."""
+    import socket
+
     from accelerate import notebook_launcher
 
     gpus = torch.cuda.device_count()
     if gpus < 2:
         fit(*args, **kwargs)
         return
-    notebook_launcher(lambda: fit(*args, **kwargs), num_processes=gpus)
+    with socket.socket() as sock:  # a free rendezvous port: another run on this machine may hold 29500
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    notebook_launcher(lambda: fit(*args, **kwargs), num_processes=gpus, use_port=str(port))

@@ -18,32 +18,37 @@
 # In quick mode (CI, offline) it uses the ten bundled sample photos; on Kaggle it ages Imagenette.
 
 # %%
+import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/kaggle/input/old-photo-repair-src")  # on Kaggle the project is attached as a dataset
-from helpers import env
+# On Kaggle the project's source is an attached dataset, at /kaggle/input/<slug> or
+# /kaggle/input/datasets/<owner>/<slug>: the folder holding helpers/ goes first on the path.
+inputs = Path(os.environ.get("REPAIR_INPUT_ROOT", "/kaggle/input"))
+sys.path[:0] = [str(p.parents[1]) for p in sorted(inputs.glob("**/helpers/env.py"))[:1]]
+from helpers import env  # on Kaggle, "No module named 'helpers'" means: attach <you>/old-photo-repair-src
 
-env.prepare_kaggle()  # on Kaggle: installs what its image lacks; elsewhere nothing
+env.prepare_kaggle("imagenette")  # on Kaggle: names any attachment missing, installs wheels offline; else nothing
 
 QUICK = env.quick_mode()
 print(env.describe())
 
 # %% [markdown]
 # ## The photos
-# Quick mode: the bundled clean samples (CC BY 4.0 DreamBooth photos, held out of training).
-# Full mode: Imagenette — the attached Kaggle input if present, otherwise downloaded with `kagglehub`.
+# Off Kaggle: the bundled clean samples (CC BY 4.0 DreamBooth photos, held out of training).
+# On Kaggle: Imagenette, attached to the kernel as a data source (no download, internet may stay off).
 
 # %%
 from helpers import data, plots
 from helpers.age_folder import prepare_clean
 from helpers.io import find_images, read_image
 
-if QUICK or not env.on_kaggle():
+if env.on_kaggle():
+    source = env.find_input("imagenette")
+    photo_paths = find_images([data.imagenette_split(source, "train")])[0][::1000]  # about one per class
+else:
     source = env.samples_dir() / "clean"
     photo_paths = data.bundled_samples("clean")
-else:
-    source = data.imagenette_source(download=True)
-    photo_paths = find_images([data.imagenette_split(source, "train")])[0][::1000]  # about one per class
 
 photos = {p.stem.removeprefix("dreambooth_"): prepare_clean(read_image(p), 256, gray=False)
           for p in photo_paths[:6]}

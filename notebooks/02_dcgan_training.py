@@ -25,12 +25,17 @@
 # little to learn anything. On Kaggle it trains on Imagenette aged on the fly, on both T4s when there are two.
 
 # %%
+import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/kaggle/input/old-photo-repair-src")  # on Kaggle the project is attached as a dataset
-from helpers import env
+# On Kaggle the project's source is an attached dataset, at /kaggle/input/<slug> or
+# /kaggle/input/datasets/<owner>/<slug>: the folder holding helpers/ goes first on the path.
+inputs = Path(os.environ.get("REPAIR_INPUT_ROOT", "/kaggle/input"))
+sys.path[:0] = [str(p.parents[1]) for p in sorted(inputs.glob("**/helpers/env.py"))[:1]]
+from helpers import env  # on Kaggle, "No module named 'helpers'" means: attach <you>/old-photo-repair-src
 
-env.prepare_kaggle()  # on Kaggle: installs what its image lacks; elsewhere nothing
+env.prepare_kaggle("imagenette")  # on Kaggle: names any attachment missing, installs wheels offline; else nothing
 
 QUICK = env.quick_mode()
 print(env.describe())
@@ -56,8 +61,9 @@ for part, table in tables("seed-dcgan").items():
 # ## Data: clean photos aged on the fly
 # `AgedDataset` ages each photo afresh for every epoch (the `seed` preset reproduces the study's four
 # effects: scratches, stains, low contrast, overexposure); validation photos get fixed damage so the
-# validation loss of different epochs is comparable. Quick mode: two bundled photos to train on and one
-# to validate. Kaggle: Imagenette's train split, and 500 photos of its val split checked every epoch.
+# validation loss of different epochs is comparable. Off Kaggle: two bundled photos to train on and one
+# to validate. Kaggle: Imagenette (attached, no download), its train split, and about 500 photos of its val
+# split checked every epoch.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -65,15 +71,21 @@ import torch
 
 from helpers import data
 
-if QUICK or not env.on_kaggle():
-    photos = data.bundled_samples("clean")
-    train_set = data.AgedDataset(photos[:2], presets="seed", seed=0, train=True)
-    val_set = data.AgedDataset(photos[2:3], presets="seed", seed=1, train=False)
+if env.on_kaggle():
+    imagenette = env.find_input("imagenette")
+    train_photos, val_photos = (data.imagenette_split(imagenette, split) for split in ("train", "val"))
 else:
-    imagenette = data.imagenette_source(download=True)
-    train_set = data.AgedDataset(data.imagenette_split(imagenette, "train"), presets="seed", seed=0, train=True)
-    val_all = data.AgedDataset(data.imagenette_split(imagenette, "val"), presets="seed", seed=1, train=False)
-    val_set = torch.utils.data.Subset(val_all, range(0, len(val_all), max(1, len(val_all) // 500)))
+    photos = data.bundled_samples("clean")
+    train_photos, val_photos = photos[:2], photos[2:3]
+
+
+def every_nth(dataset, count=500):
+    """About `count` evenly spaced items of `dataset`: validating every epoch stays cheap."""
+    return torch.utils.data.Subset(dataset, range(0, len(dataset), max(1, len(dataset) // count)))
+
+
+train_set = data.AgedDataset(train_photos, presets="seed", seed=0, train=True)
+val_set = every_nth(data.AgedDataset(val_photos, presets="seed", seed=1, train=False))
 print(f"{len(train_set)} training photos, {len(val_set)} validation photos, 256x256 gray")
 
 # %% [markdown]
@@ -81,10 +93,17 @@ print(f"{len(train_set)} training photos, {len(val_set)} validation photos, 256x
 # Every field of `TrainConfig` is also an option of `python -m helpers train`. The run folder gets
 # `last.safetensors` (everything needed to resume exactly: both models, both optimizers, the grad scaler,
 # the LR schedules and the RNG states) after every epoch, `best.safetensors` (the generator with the
-# lowest validation L1), `metrics.jsonl`, `loss_curves.png` and `samples/epoch_XXX.png`. On Kaggle a
-# rerun after an interrupted session resumes from `last`. With two GPUs, `fit_on_all_gpus` starts one
-# process per GPU (accelerate's `notebook_launcher`); those processes cannot draw here, so the curves
-# are read back from the run folder afterwards. The same run from a shell:
+# lowest validation L1), `metrics.jsonl`, `loss_curves.png` and `samples/epoch_XXX.png`.
+#
+# **Across Kaggle sessions.** A session ends after 12 hours, and every kernel version starts with an empty
+# `/kaggle/working`. So each run trains at most `SESSION_EPOCHS` epochs per version, and `continue_run`
+# looks for the run's furthest `last.safetensors` in `/kaggle/working` and in this kernel's previous
+# version, which the kernel attaches as its own input (`kernel_sources`), copies it into the working
+# folder and resumes exactly from it, saying so. Push the kernel again until every run reports that it
+# finished. With two GPUs, `fit_on_all_gpus` starts one process per GPU (accelerate's `notebook_launcher`);
+# nothing here touches CUDA before that (mixed precision is `amp="auto"`, chosen inside each process), and
+# those processes cannot draw here, so the curves are read back from the run folder afterwards. The same
+# run from a shell:
 # `python -m helpers train --model seed-dcgan --data PHOTOS --out RUN --epochs 20 --batch-size 8 --amp fp16`,
 # or on several GPUs `accelerate launch --multi_gpu -m helpers train ...`.
 
@@ -92,19 +111,39 @@ print(f"{len(train_set)} training photos, {len(val_set)} validation photos, 256x
 import tempfile
 from pathlib import Path
 
+from helpers.checkpoints import read_metadata
+from helpers.sessions import continue_run
 from helpers.train import TrainConfig, fit, fit_on_all_gpus, read_history
 from helpers.training_plots import LivePlot
 
-gpus = torch.cuda.device_count()
-config = TrainConfig(model="seed-dcgan", epochs=1 if QUICK else 20, batch_size=1 if QUICK else 8,
-                     amp=env.amp_mode(), workers=0 if QUICK else 4, log_every=1 if QUICK else 100,
-                     progress=not QUICK)
-run_dir = Path(tempfile.mkdtemp(prefix="seed_dcgan_")) if QUICK else env.working_root() / "runs" / "seed_dcgan"
-resume = (run_dir / "last.safetensors").is_file()
-if gpus > 1:
-    fit_on_all_gpus(config, train_set, val_set, run_dir, resume=resume)
-else:
-    fit(config, train_set, val_set, run_dir, resume=resume, callbacks=[LivePlot(every=1 if QUICK else 100)])
+gpus = torch.cuda.device_count()  # read through NVML: CUDA stays uninitialised for the two-GPU launcher
+# Epochs per run and kernel version: about half of each run, an estimated 1.5 to 3 hours a version on
+# 2 x T4 (README, "Run on Kaggle"), well inside Kaggle's 12 hours, so two pushes finish every run.
+SESSION_EPOCHS = {"seed_dcgan": 10, "unet_wide": 20, "detector": 20, "tone": 20}
+
+
+def train(name, config, train_set, val_set, live=True):
+    """Run `name`, continued from its furthest checkpoint, for at most SESSION_EPOCHS[name] epochs: on
+    every GPU when there are two, else here (with a live plot). Quick mode off Kaggle: a throwaway run."""
+    if QUICK and not env.on_kaggle():
+        run_dir, resume = Path(tempfile.mkdtemp(prefix=f"{name}_")), False
+    else:
+        run_dir, resume = continue_run(name)
+    config.session_epochs = SESSION_EPOCHS[name]
+    if gpus > 1:
+        fit_on_all_gpus(config, train_set, val_set, run_dir, resume=resume)
+    else:
+        plots = [LivePlot(every=1 if QUICK else 100)] if live else []
+        fit(config, train_set, val_set, run_dir, resume=resume, callbacks=plots)
+    meta = read_metadata(run_dir / "last.safetensors")
+    more = meta["epoch"] < config.epochs and meta["step"] < (config.max_steps or float("inf"))
+    print(f"run {name}: epoch {meta['epoch']} of {config.epochs}" + ("; push again to go on" if more else ""))
+    return run_dir
+
+
+config = TrainConfig(model="seed-dcgan", epochs=1 if QUICK else 20, batch_size=1 if QUICK else 8, amp="auto",
+                     workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
+run_dir = train("seed_dcgan", config, train_set, val_set)
 history = read_history(run_dir)
 
 # %% [markdown]
@@ -190,7 +229,7 @@ triptych_figure(rows, "real old photographs", labels=("before", "after"))
 # 192 channels, photo-wide context and contrast gain: 4.88 M parameters, a 9.3 MB fp16 bundle) trained for
 # hours on a GPU. This section is that run: Imagenette aged on the fly with all five presets, L1 + mask BCE
 # (`adv_weight=0`), batch 16 per GPU, Adam 2e-4 decaying linearly after 30 % of 40 epochs, mixed precision
-# (`env.amp_mode()`: fp16 on a T4), resumed from `last.safetensors` when the kernel is run again. The
+# (`amp="auto"`: fp16 on a T4), continued by the next kernel version as above. The
 # same run from a shell:
 # `python -m helpers train --model unet --data IMAGENETTE --out RUN --presets seed,old-print,daguerreotype,mild,heavy
 # --model-option width=64 --model-option max_width=192 --model-option context=true --model-option gain=true
@@ -200,24 +239,13 @@ triptych_figure(rows, "real old photographs", labels=("before", "after"))
 # %%
 from helpers.aging import PRESETS
 
-if QUICK or not env.on_kaggle():
-    unet_train = data.AgedDataset(photos[:2], presets=PRESETS, seed=0, train=True)
-    unet_val = data.AgedDataset(photos[2:3], presets=PRESETS, seed=1, train=False)
-else:
-    unet_train = data.AgedDataset(data.imagenette_split(imagenette, "train"), presets=PRESETS, seed=0, train=True)
-    unet_val_all = data.AgedDataset(data.imagenette_split(imagenette, "val"), presets=PRESETS, seed=1, train=False)
-    unet_val = torch.utils.data.Subset(unet_val_all, range(0, len(unet_val_all), max(1, len(unet_val_all) // 500)))
+unet_train = data.AgedDataset(train_photos, presets=PRESETS, seed=0, train=True)
+unet_val = every_nth(data.AgedDataset(val_photos, presets=PRESETS, seed=1, train=False))
 wide = {"width": 64, "max_width": 192, "context": True, "gain": True}
 unet_config = TrainConfig(model="unet", model_config=wide, epochs=1 if QUICK else 40, batch_size=1 if QUICK else 16,
-                          lr=2e-4, lr_decay_start=0.3, adv_weight=0.0, amp=env.amp_mode(), channels_last=gpus > 0,
+                          lr=2e-4, lr_decay_start=0.3, adv_weight=0.0, amp="auto", channels_last=gpus > 0,
                           workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
-unet_dir = Path(tempfile.mkdtemp(prefix="unet_wide_")) if QUICK else env.working_root() / "runs" / "unet_wide"
-unet_resume = (unet_dir / "last.safetensors").is_file()
-if gpus > 1:
-    fit_on_all_gpus(unet_config, unet_train, unet_val, unet_dir, resume=unet_resume)
-else:
-    fit(unet_config, unet_train, unet_val, unet_dir, resume=unet_resume,
-        callbacks=[LivePlot(every=1 if QUICK else 100)])
+unet_dir = train("unet_wide", unet_config, unet_train, unet_val)
 print(f"{len(unet_train)} training photos, {len(unet_val)} validation photos, presets {', '.join(PRESETS)}")
 loss_figure(read_history(unet_dir))  # also when the processes of a multi-GPU run could not draw live
 
@@ -262,21 +290,12 @@ print(metrics.format_table([{"method": method} | scores["means"][method]["overal
 STAGE_PRESETS = ["seed", "old-print", "daguerreotype", "mild", "heavy", "cracked", "local", "scan"]
 stage_dirs = {}
 for stage, crop in (("detector", 128), ("tone", None)):
-    if QUICK or not env.on_kaggle():
-        stage_train = data.AgedDataset(photos[:2], presets=STAGE_PRESETS, seed=0, train=True, crop=crop)
-        stage_val = data.AgedDataset(photos[2:3], presets=STAGE_PRESETS, seed=1, train=False)
-    else:
-        stage_train = data.AgedDataset(data.imagenette_split(imagenette, "train"), presets=STAGE_PRESETS, seed=0,
-                                       train=True, crop=crop)
-        stage_val = torch.utils.data.Subset(
-            data.AgedDataset(data.imagenette_split(imagenette, "val"), presets=STAGE_PRESETS, seed=1),
-            range(0, 3925, 8))
+    stage_train = data.AgedDataset(train_photos, presets=STAGE_PRESETS, seed=0, train=True, crop=crop)
+    stage_val = every_nth(data.AgedDataset(val_photos, presets=STAGE_PRESETS, seed=1, train=False))
     stage_config = TrainConfig(model=stage, epochs=1 if QUICK else 40, max_steps=1 if QUICK else None,
-                               batch_size=2 if QUICK else 32, lr=1e-3, lr_decay_start=0.5, amp=env.amp_mode(),
+                               batch_size=2 if QUICK else 32, lr=1e-3, lr_decay_start=0.5, amp="auto",
                                workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
-    stage_dirs[stage] = Path(tempfile.mkdtemp(prefix=f"{stage}_")) if QUICK else env.working_root() / "runs" / stage
-    fit(stage_config, stage_train, stage_val, stage_dirs[stage],
-        resume=(stage_dirs[stage] / "last.safetensors").is_file())
+    stage_dirs[stage] = train(stage, stage_config, stage_train, stage_val, live=False)
     print(stage, "trained into", stage_dirs[stage].name if QUICK else stage_dirs[stage])
 
 # %% [markdown]

@@ -25,12 +25,17 @@
 # data source (see the last section) and the same cells restore the portraits.
 
 # %%
+import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/kaggle/input/old-photo-repair-src")  # on Kaggle the project is attached as a dataset
-from helpers import env
+# On Kaggle the project's source is an attached dataset, at /kaggle/input/<slug> or
+# /kaggle/input/datasets/<owner>/<slug>: the folder holding helpers/ goes first on the path.
+inputs = Path(os.environ.get("REPAIR_INPUT_ROOT", "/kaggle/input"))
+sys.path[:0] = [str(p.parents[1]) for p in sorted(inputs.glob("**/helpers/env.py"))[:1]]
+from helpers import env  # on Kaggle, "No module named 'helpers'" means: attach <you>/old-photo-repair-src
 
-env.prepare_kaggle()  # on Kaggle: installs what its image lacks; elsewhere nothing
+env.prepare_kaggle()  # on Kaggle: names any attachment missing, installs wheels offline; else nothing
 
 QUICK = env.quick_mode()
 print(env.describe())
@@ -48,6 +53,8 @@ import torch
 from helpers.models.stylegan2 import compact_config, tiny_config
 from helpers.stylegan_weights import weights_or_random
 
+if env.on_kaggle() and not QUICK:
+    env.find_input("stylegan2")  # stops here, naming the data set to attach, when no weights are attached
 torch.manual_seed(0)
 if QUICK:  # a shared CI CPU: one thread keeps OpenMP workers from spinning against other jobs
     torch.set_num_threads(1)
@@ -68,8 +75,9 @@ print("repeating W into W+ and W+ into W++ leaves the image unchanged:", all(sam
 
 # %% [markdown]
 # ## The loss
-# LPIPS needs torchvision's VGG16 ImageNet weights. With internet (Kaggle) they are downloaded once into
-# the torch hub cache; offline the loss falls back to multiscale L1 + SSIM and says so.
+# LPIPS needs torchvision's VGG16 ImageNet weights: an attached `vgg16-397923af.pth` (anywhere under
+# /kaggle/input), the torch hub cache, or a download where internet is on; without them the loss falls
+# back to multiscale L1 + SSIM and says so.
 
 # %%
 from helpers.losses import make_loss
@@ -186,7 +194,8 @@ plots.image_grid(rows, row_labels=list(portraits),
 # - Attach a dataset holding FFHQ StyleGAN2 weights, e.g. rosinality's conversion of NVIDIA's config-f
 #   `stylegan2-ffhq-config-f.pt` (1024 px) as `/kaggle/input/stylegan2-ffhq-weights/stylegan2-ffhq-config-f.pt`,
 #   or NVIDIA's `ffhq.pkl` from stylegan2-ada-pytorch. NVIDIA's weights are licensed for non-commercial use.
-# - Turn internet on so LPIPS's VGG16 weights download (otherwise the L1 + SSIM fallback is used).
+# - Put torchvision's `vgg16-397923af.pth` into that dataset too, for LPIPS: the kernel runs with internet
+#   off, and without the file the L1 + SSIM fallback is used (it says so).
 # - The same restoration from a terminal:
 #   `python -m helpers invert samples/old/bopbtl_scratch_b.png --degradation old-photo --out runs/invert --generator stylegan2-ffhq-config-f.pt`
 #   (`--mask FILE` adds a damage mask; `--steps 150,150,150` sets the phases.)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from helpers import env
@@ -56,16 +57,71 @@ def test_bundled_samples_are_present():
     assert (env.samples_dir() / "LICENSES.md").is_file()
 
 
-def test_prepare_kaggle_installs_only_on_kaggle(monkeypatch):
+def _kaggle(monkeypatch, root: Path) -> Path:
+    """Simulate a Kaggle kernel whose inputs are under root/input; returns that input root."""
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    monkeypatch.setenv("REPAIR_INPUT_ROOT", str(root / "input"))
+    monkeypatch.setenv("REPAIR_WORKING_ROOT", str(root / "working"))
+    return root / "input"
+
+
+MOUNTS = {"slug": "{slug}", "datasets": "datasets/{owner}/{slug}"}  # Kaggle's two layouts of /kaggle/input
+
+
+@pytest.mark.parametrize("layout", MOUNTS)
+def test_find_input_in_either_mount_layout(layout, tmp_path, monkeypatch):
+    inputs = _kaggle(monkeypatch, tmp_path)
+    mount = lambda owner, slug: inputs / MOUNTS[layout].format(owner=owner, slug=slug)
+    source = mount("alice", "old-photo-repair-src")
+    (source / "helpers").mkdir(parents=True)
+    (source / "helpers" / "env.py").write_text("")
+    imagenette = mount("aniladepu", "imagenette") / "imagenette"  # the dataset nests one folder deeper
+    (imagenette / "val" / "n03888257").mkdir(parents=True)
+    weights = mount("alice", "stylegan2-ffhq-weights") / "stylegan2-ffhq-config-f.pt"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    assert env.find_input("source") == source
+    assert env.find_input("imagenette") == imagenette
+    assert env.find_input("stylegan2") == weights
+    assert env.find_input("vgg16", required=False) is None
+
+
+def test_a_missing_input_names_what_to_attach(tmp_path, monkeypatch):
+    inputs = _kaggle(monkeypatch, tmp_path)
+    with pytest.raises(env.MissingInput, match=r"no imagenette under .*input: attach the dataset aniladepu/imagenette"):
+        env.find_input("imagenette")
+    (inputs / "other" / "train" / "not-a-class").mkdir(parents=True)
+    assert env.find_input("imagenette", required=False) is None
+
+
+def test_prepare_kaggle_names_every_missing_attachment(tmp_path, monkeypatch):
+    _kaggle(monkeypatch, tmp_path)  # this package comes from the checkout, not from the inputs
+    with pytest.raises(env.MissingInput) as missing:
+        env.prepare_kaggle("imagenette", "stylegan2")
+    message = str(missing.value)
+    assert "old-photo-repair-src" in message and "aniladepu/imagenette" in message and "stylegan2" in message
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
+    assert env.prepare_kaggle("imagenette") == []  # elsewhere it does nothing
+
+
+def test_prepare_kaggle_installs_only_what_is_missing_from_the_wheels(tmp_path, monkeypatch):
+    import importlib.metadata
     import subprocess
 
+    inputs = _kaggle(monkeypatch, tmp_path)
+    source = inputs / "old-photo-repair-src"
+    (source / "kaggle").mkdir(parents=True)
+    (source / "kaggle" / "requirements.txt").write_text("# pins\nkornia==0.9.0\nsafetensors==0.8.0\n")
+    (source / "wheels").mkdir()
+    monkeypatch.setattr(env, "PACKAGE_ROOT", source / "helpers")
+    monkeypatch.setattr(env, "REPO_ROOT", source)
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: (_ for _ in ()).throw(
+        importlib.metadata.PackageNotFoundError(name)) if name == "kornia" else real_version(name))
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
-    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
-    assert env.prepare_kaggle() is False and calls == []
-    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
-    assert env.prepare_kaggle() is True
-    assert calls[0][-2:] == ["-r", str(env.REPO_ROOT / "kaggle" / "requirements.txt")]
+    assert env.prepare_kaggle() == ["kornia==0.9.0"]
+    assert calls[0][-4:] == ["--no-index", "--find-links", str(source / "wheels"), "kornia==0.9.0"]
 
 
 def test_amp_mode_follows_the_gpu(monkeypatch):

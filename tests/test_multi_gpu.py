@@ -64,3 +64,38 @@ def test_two_gloo_replicas_stay_identical(tmp_path):
     assert not torch.equal(rank0["g.to_image.weight"], untrained["to_image.weight"])
     meta = read_metadata(tmp_path / "run" / "last.safetensors")  # written once, by the main process
     assert (meta["epoch"], meta["step"]) == (2, 4)  # 8 images / (2 per process x 2 processes) = 2 steps per epoch
+
+
+def test_fit_on_all_gpus_leaves_cuda_to_the_launched_processes(tmp_path, monkeypatch):
+    """The notebook's path on Kaggle's 2 x T4, rehearsed on the CPU: two GPUs counted, then accelerate's
+    notebook_launcher forks one process per GPU. A forked process cannot use CUDA once the parent has
+    initialised it ("Cannot re-initialize CUDA in forked subprocess"), so here every CUDA call that
+    initialises it raises when the parent makes it; the forked processes train on the CPU with gloo."""
+    import torch.cuda
+
+    from helpers.train import fit_on_all_gpus
+
+    parent = os.getpid()
+    touched = []
+
+    def forbidden(name, real):
+        def call(*args, **kwargs):
+            if os.getpid() == parent:
+                touched.append(name)
+                raise RuntimeError(f"torch.cuda.{name} called before notebook_launcher: CUDA initialised")
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("is_available", "init", "_lazy_init", "current_device", "set_device", "get_device_capability",
+                 "get_device_properties", "is_bf16_supported", "mem_get_info", "synchronize"):
+        monkeypatch.setattr(torch.cuda, name, forbidden(name, getattr(torch.cuda, name)))
+    real_count = torch.cuda.device_count
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if os.getpid() == parent else real_count())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setitem(models.BUILDERS, "tiny", build)
+    config = TrainConfig(model="tiny", epochs=1, batch_size=2, amp="auto", device="cpu", progress=False)
+    fit_on_all_gpus(config, SyntheticPairs(8), None, tmp_path / "run", models=build())
+    assert touched == []
+    meta = read_metadata(tmp_path / "run" / "last.safetensors")
+    assert (meta["epoch"], meta["step"]) == (1, 2)  # 8 images / (2 per process x 2 processes): both took part
+    assert meta["train_config"]["amp"] == "none"  # "auto", decided inside the process: no GPU there

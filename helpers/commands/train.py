@@ -64,7 +64,10 @@ def add_arguments(parser):
     parser.add_argument("--rgb", action="store_true", help="colour (default: grayscale, as in the study)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the data order and the init")
     parser.add_argument("--workers", type=int, default=2, help="data loader processes (0: load in this one)")
-    parser.add_argument("--amp", choices=["none", "fp16", "bf16"], default="none", help="mixed precision")
+    parser.add_argument("--amp", choices=["none", "fp16", "bf16", "auto"], default="none",
+                        help="mixed precision (auto: fp16 on a T4, bf16 on Ampere and newer, none on a CPU)")
+    parser.add_argument("--session-epochs", type=int,
+                        help="stop after this many epochs in this call; --resume goes on (time-limited sessions)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
@@ -226,6 +229,7 @@ def run(args) -> Report:
     _check_fits(train_set, spec, args.data or "bundled samples")
     config = TrainConfig(model=args.model, model_config=builder_config,
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
+                         session_epochs=args.session_epochs,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
                          ssim_weight=args.ssim_weight, train_only=tuple(args.train_only), seed=args.seed,
