@@ -40,6 +40,26 @@ def _png_is_16bit_color(path: Path) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
 
 
+def _is_16bit_color(img: Image.Image, path: Path) -> bool:
+    """16-bit RGB(A) files that Pillow would silently reduce to 8 bits: PNG (checked from its header) and
+    TIFF (BitsPerSample 16 on three or more samples)."""
+    if img.format == "PNG":
+        return _png_is_16bit_color(path)
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258, ())
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return len(bits) >= 3 and all(b == 16 for b in bits)
+    return False
+
+
+# EXIF orientation -> what brings the pixels upright, as ImageOps.exif_transpose does (rot90 turns
+# counter-clockwise); for the PNGs OpenCV decodes, which it leaves as stored (its TIFF reader applies the
+# TIFF Orientation tag itself).
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: np.rot90(a[:, ::-1], 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: np.rot90(a[:, ::-1], -1), 8: lambda a: np.rot90(a, 1)}
+
+
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     top = np.iinfo(rgb.dtype).max
     a = alpha.astype(np.float32)[..., None] / top
@@ -47,16 +67,18 @@ def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, top).astype(rgb.dtype)
 
 
-def _read_16bit_png(path: Path) -> np.ndarray:
+def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
     import cv2
 
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    if img.ndim == 3 and img.shape[2] == 4:
-        return _composite_on_white(img[..., 2::-1], img[..., 3])
-    return np.ascontiguousarray(img[..., ::-1])
+    if img is None or img.dtype != np.uint16 or img.ndim != 3:
+        raise ImageReadError(f"{path}: corrupt, truncated or unsupported 16-bit colour image")
+    if img.shape[2] == 4:
+        img = _composite_on_white(img[..., 2::-1], img[..., 3])
+    else:
+        img = img[..., 2::-1]
+    return np.ascontiguousarray(_UPRIGHT.get(orientation, lambda a: a)(img))
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
@@ -100,8 +122,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
                 )
             if width < 1 or height < 1:
                 raise ImageReadError(f"{path}: image has no pixels ({width}x{height})")
-            if img.format == "PNG" and _png_is_16bit_color(path):
-                return _read_16bit_png(path)
+            if _is_16bit_color(img, path):
+                return _read_16bit_color(path, img.getexif().get(274, 1) if img.format == "PNG" else 1)
             img.load()
             return _pil_to_array(ImageOps.exif_transpose(img))
     except ImageReadError:
@@ -176,10 +198,12 @@ def _resolve(path: Path) -> Path:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False,
                        protected: Iterable[str | os.PathLike] = ()) -> Path:
-    """Write via a temporary file in the same folder and rename, so readers never see a partial file.
+    """Write via a temporary file in the same folder, so readers never see a partial file.
 
     Refuses to replace any path in `protected` (the inputs of a run), and an existing file unless
-    `overwrite` is true.
+    `overwrite` is true. Without `overwrite` the final name is created exclusively (a hard link to the
+    finished temporary file), so a file another process writes under the same name at the same moment is
+    never replaced: one of the two writers is told the name already exists.
     """
     path = Path(path)
     target = _resolve(path)
@@ -199,13 +223,39 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_exclusively(tmp, path)
+    except FileExistsError:
+        raise ImageWriteError(f"{path}: already exists (use --overwrite to replace it)") from None
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
             raise ImageWriteError(f"{path}: cannot write ({err.strerror or err})") from None
         raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _link_exclusively(tmp: str, path: Path) -> None:
+    """Give the finished `tmp` the name `path` only if no file has it; FileExistsError otherwise.
+
+    os.link is atomic and never replaces. File systems without hard links (FAT, some network shares)
+    get a name reserved with O_EXCL and then filled by a rename over that empty reservation."""
+    try:
+        os.link(tmp, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, **kwargs) -> Path:

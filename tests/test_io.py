@@ -110,12 +110,13 @@ def test_write_never_replaces_inputs_or_existing_files(tmp_path):
     assert src.read_bytes() != before
 
 
-def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("final_step, overwrite", [("link", False), ("replace", True)])
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch, final_step, overwrite):
     def boom(*_args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(os, "replace", boom)
+    monkeypatch.setattr(os, final_step, boom)  # interrupted just as the finished file gets its name
     with pytest.raises(KeyboardInterrupt):
-        io.atomic_write_bytes(tmp_path / "x.bin", b"data")
+        io.atomic_write_bytes(tmp_path / "x.bin", b"data", overwrite=overwrite)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -277,6 +277,7 @@ def test_an_interrupted_write_leaves_no_partial_file(tmp_path, capsys, checkpoin
         raise KeyboardInterrupt
 
     monkeypatch.setattr("helpers.io.os.replace", interrupted)
+    monkeypatch.setattr("helpers.io.os.link", interrupted)  # a new output gets its name by a hard link
     assert main(["restore", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--checkpoint",
                  str(checkpoint), "--quiet"]) == 130
     assert list((tmp_path / "out").iterdir()) == []

@@ -25,9 +25,17 @@ def _glob_base(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
-def plan_outputs(sources: list[str], out_dir: Path, report: Report) -> list[tuple[Path, Path]]:
+def mask_path(target: Path) -> Path:
+    """Where --save-mask puts the damage mask of the output `target`."""
+    return target.with_name(target.stem + "_mask.png")
+
+
+def plan_outputs(sources: list[str], out_dir: Path, report: Report, *, save_mask: bool = False
+                 ) -> list[tuple[Path, Path]]:
     """(input, output) pairs: each output mirrors its input's path relative to the folder (or glob base)
-    it was found under, as .png; names that would collide keep their old suffix (a.jpg -> a.jpg.png)."""
+    it was found under, as .png; names that would collide keep their old suffix (a.jpg -> a.jpg.png).
+    Two inputs that would still share an output (a/x.png and b/x.png given as files), or whose output is
+    another's mask, cannot both be kept: the later one is reported, naming the first, and the first wins."""
     out_dir = Path(out_dir)
     for source in sources:
         if Path(source).is_dir() and Path(source).resolve() == out_dir.resolve():
@@ -48,13 +56,22 @@ def plan_outputs(sources: list[str], out_dir: Path, report: Report) -> list[tupl
                 continue
             seen.add(key)
             found.append((path, path.relative_to(base) if base is not None else Path(path.name)))
-    names: dict[Path, int] = {}
+    spellings: dict[Path, set[Path]] = {}  # x.png <- {x.jpg, x.png}: those keep their suffix
     for _, rel in found:
-        names[rel.with_suffix(".png")] = names.get(rel.with_suffix(".png"), 0) + 1
-    pairs = []
+        spellings.setdefault(rel.with_suffix(".png"), set()).add(rel)
+    pairs: list[tuple[Path, Path]] = []
+    owners: dict[Path, Path] = {}
     for path, rel in found:
         name = rel.with_suffix(".png")
-        pairs.append((path, out_dir / (name if names[name] == 1 else rel.with_name(rel.name + ".png"))))
+        target = out_dir / (name if len(spellings[name]) == 1 else rel.with_name(rel.name + ".png"))
+        claimed = [target, mask_path(target)] if save_mask else [target]
+        first = next((owners[c] for c in claimed if c in owners), None)
+        if first is not None:
+            report.fail(path, f"its output {target} would also be the output of {first}; restore one of them "
+                              "into another --out folder, or pass their parent folder to keep both names apart")
+            continue
+        owners.update(dict.fromkeys(claimed, path))
+        pairs.append((path, target))
     return pairs
 
 
@@ -85,13 +102,13 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
     out_dir = Path(out_dir)
     if save_mask and not restorer.has_mask:
         raise UsageError(f"--save-mask: the {restorer.name} model predicts no damage mask")
-    pairs = plan_outputs(sources, out_dir, report)
+    pairs = plan_outputs(sources, out_dir, report, save_mask=save_mask)
     inputs = {_resolved(path) for path, _ in pairs}  # once, not once per write: scans come by thousands
     if pairs:
         _check_writable(out_dir)
     outputs = []
     for path, target in tqdm(pairs, desc="restore", unit="image", disable=not progress):
-        mask_target = target.with_name(target.stem + "_mask.png")
+        mask_target = mask_path(target)
         clash = next((t for t in (target, mask_target) if _resolved(t) in inputs), None)
         if clash is not None:
             report.fail(path, f"{clash}: refusing to write over an input file")
