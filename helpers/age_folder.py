@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import multiprocessing
+import signal
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -23,8 +24,8 @@ import numpy as np
 
 from . import HelpersError, UsageError
 from .cli import Report, info
-from .io import (DEFAULT_MAX_PIXELS, atomic_write_text, find_images, from_float, read_image, to_float, to_gray,
-                 to_rgb, write_image)
+from .io import (DEFAULT_MAX_PIXELS, ImageReadError, atomic_write_text, find_images, from_float, read_image,
+                 to_float, to_gray, to_rgb, write_image)
 
 MANIFEST_FIELDS = ["file", "class", "source", "seed", "preset", "strength", "params"]
 OUTPUT_FOLDERS = ("aged", "clean", "masks")
@@ -144,20 +145,24 @@ def _first_per_class(named: list[tuple[Path, str]], limit: int) -> list[tuple[Pa
 # --------------------------------------------------------------------------- manifest and settings
 
 def read_manifest(path: Path) -> list[dict]:
-    """Manifest rows, dropping a last line cut short by an interrupted run."""
+    """Manifest rows, dropping a last line cut short by an interrupted run; a file that is no manifest at
+    all (binary, not UTF-8, NUL bytes) is an error naming it."""
     if not path.is_file():
         return []
     rows = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if any(row.get(f) is None for f in MANIFEST_FIELDS):
-                continue
-            try:
-                row["params"] = json.loads(row["params"])
-                row["seed"], row["strength"] = int(row["seed"]), float(row["strength"])
-            except (ValueError, TypeError):
-                continue
-            rows.append(row)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if any(row.get(f) is None for f in MANIFEST_FIELDS):
+                    continue
+                try:
+                    row["params"] = json.loads(row["params"])
+                    row["seed"], row["strength"] = int(row["seed"]), float(row["strength"])
+                except (ValueError, TypeError):
+                    continue
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise HelpersError(f"{path}: not a readable manifest ({err}); use --overwrite or another --out") from None
     return rows
 
 
@@ -211,8 +216,10 @@ def _age_one(task: tuple) -> tuple[str, object]:
     try:
         seed = file_seed(settings.seed, name)
         preset = choose_preset(settings.presets, seed)
-        clean = to_float(from_float(prepare_clean(read_image(src, max_pixels=max_pixels),
-                                                  settings.size, settings.gray)))
+        img = read_image(src, max_pixels=max_pixels)
+        _check_resized_pixels(src, img.shape[:2], settings.size, max_pixels)
+        clean = to_float(from_float(prepare_clean(img, settings.size, settings.gray)))
+        del img
         result = age_image(clean, preset, strength=settings.strength, seed=seed)
         images = [from_float(result.image), from_float(clean), result.mask.astype(np.uint8) * 255]
         for path, img in zip(_outputs(out, name, settings.masks), images):
@@ -225,19 +232,55 @@ def _age_one(task: tuple) -> tuple[str, object]:
                   "preset": preset, "strength": settings.strength, "params": result.params}
 
 
+def _check_resized_pixels(src: Path, shape: tuple[int, int], size: int, max_pixels: int) -> None:
+    """--size scales the shorter side, so a long photo grows past size x size on the way to its crop; that
+    intermediate is held to the same pixel limit as reading (an enormous --size would exhaust memory)."""
+    if size <= 0:
+        return
+    height, width = shape
+    scale = size / min(height, width)
+    pixels = max(size, round(width * scale)) * max(size, round(height * scale))
+    if pixels > max_pixels:
+        raise ImageReadError(f"{src}: resizing to --size {size} makes {pixels:,} pixels, which exceeds the limit "
+                             f"of {max_pixels:,} (raise it with --max-pixels, or choose a smaller --size)")
+
+
 def _worker_init() -> None:
     import cv2
 
     cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV's own threads would oversubscribe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent alone answers
+
+
+WORKER_DIED = ("a worker process died while this file was queued or being aged (killed, for example by the "
+               "out-of-memory killer); rerun the same command to resume, with fewer --workers or a smaller --size")
 
 
 def _results(tasks: list[tuple], workers: int):
+    """('ok', row) or ('fail', (path, reason)) for every task, in the order they finish.
+
+    A worker that dies (SIGKILL from the out-of-memory killer) breaks the pool: every file not yet done
+    fails with that reason and the run ends, rather than waiting forever for a result that never comes.
+    """
     if workers <= 1 or len(tasks) < 2:
         yield from map(_age_one, tasks)
         return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     # spawn: safe after torch or a notebook kernel has started threads, the same on every OS.
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-        yield from pool.imap_unordered(_age_one, tasks, chunksize=4)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    try:
+        futures = {pool.submit(_age_one, task): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # BrokenProcessPool, or a result that could not come back
+                from concurrent.futures.process import BrokenProcessPool
+
+                reason = WORKER_DIED if isinstance(err, BrokenProcessPool) else f"{type(err).__name__}: {err}"
+                yield "fail", (str(futures[future][0]), reason)
+    finally:  # on an interrupt too: queued files are dropped, not aged after the fact
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -254,6 +297,29 @@ def validate(settings: AgeSettings) -> None:
         raise UsageError(f"--size must be 0 (keep) or positive, got {settings.size}")
 
 
+def _check_size(settings: AgeSettings, max_pixels: int) -> None:
+    if settings.size * settings.size > max_pixels:
+        raise UsageError(f"--size {settings.size} makes {settings.size ** 2:,} pixels per image, more than "
+                         f"--max-pixels {max_pixels:,}")
+
+
+def _lock(out: Path):
+    """Hold `out` for this run: a second run would rewrite the manifest without the first one's rows, so
+    it is refused at once, with the reason, rather than silently dropping files from the data set."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(out / ".age.lock")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=0)
+    except Timeout:  # an OSError too, so first
+        raise HelpersError(f"{out}: another age run is writing into this folder; wait for it to end (then rerun "
+                           "to add these files) or choose another --out") from None
+    except OSError as err:
+        raise HelpersError(f"{out}: cannot write to the output folder ({err.strerror or err})") from None
+    return lock
+
+
 def age_folder(sources: list[str], out: str | Path, settings: AgeSettings = AgeSettings(), *,
                workers: int = 2, overwrite: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                limit_per_class: int | None = None, progress: bool = True, report: Report | None = None
@@ -263,9 +329,8 @@ def age_folder(sources: list[str], out: str | Path, settings: AgeSettings = AgeS
     `limit_per_class` keeps the first N images (in name order) of each class folder, for trial runs.
     Per-file problems are recorded in the returned Report (exit 1); bad options raise UsageError.
     """
-    from tqdm.auto import tqdm
-
     validate(settings)
+    _check_size(settings, max_pixels)
     report = report if report is not None else Report()
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -278,6 +343,19 @@ def age_folder(sources: list[str], out: str | Path, settings: AgeSettings = AgeS
         named = _first_per_class(named, limit_per_class)
     if not named:
         raise HelpersError(f"no images found in {', '.join(map(str, sources))}")
+
+    lock = _lock(out)
+    try:
+        return _age_locked(named, out, settings, workers=workers, overwrite=overwrite, max_pixels=max_pixels,
+                           progress=progress, report=report)
+    finally:
+        lock.release()
+
+
+def _age_locked(named: list[tuple[Path, str]], out: Path, settings: AgeSettings, *, workers: int,
+                overwrite: bool, max_pixels: int, progress: bool, report: Report) -> Report:
+    """The run itself, while this process holds `out`."""
+    from tqdm.auto import tqdm
 
     ours = False if overwrite else _check_settings(out, settings)
     manifest_path = out / "manifest.csv"
