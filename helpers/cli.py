@@ -6,6 +6,7 @@ Exit status: 0 all good, 1 some inputs failed (each named with its reason), 2 us
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -34,10 +35,22 @@ class Report:
         return EXIT_SOME_FAILED if self.failures else EXIT_OK
 
     def to_json(self) -> str:
+        """Strict JSON: NaN and infinities, which most parsers refuse, become null (commands whose numbers
+        can be undefined say why next to them)."""
         doc = dict(self.payload)
         doc["failures"] = self.failures
         doc["exit_code"] = self.exit_code
-        return json.dumps(doc, indent=2, default=str)
+        return json.dumps(_finite(doc), indent=2, default=str, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def info(message: str) -> None:

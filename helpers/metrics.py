@@ -201,6 +201,8 @@ def format_table(rows: list[dict], columns: list[str] | None = None, digits: int
     columns = columns or list(rows[0])
 
     def cell(value):
+        if value is None:  # a score undefined for this row
+            return "n/a"
         if isinstance(value, float):
             return "inf" if math.isinf(value) else f"{value:.{digits}f}"
         return str(value)
