@@ -106,7 +106,7 @@ def load_restorers() -> tuple[dict, str | None]:
     from .restore import load_restorer
 
     restorers, skipped = {}, []
-    for method, bundle in (("pipeline", "detector` and `--name tone"), ("unet", "unet_default")):
+    for method, bundle in (("pipeline", "detector` and `--name unet_default"), ("unet", "unet_default")):
         try:
             restorers[method] = load_restorer(method, device="cpu")
         except HelpersError as err:

@@ -117,7 +117,7 @@ class GanTrainer:
         self.l1_weight = self.spec.l1_weight if config.l1_weight is None else config.l1_weight
         self.mask_weight = self.spec.mask_weight if config.mask_weight is None else config.mask_weight
         self.task = self.spec.task
-        if self.discriminator is None:  # a pipeline stage (detect, tone): no adversary to train
+        if self.discriminator is None:  # a pipeline stage (the detector): no adversary to train
             self.discriminator = torch.nn.Module()
             config.adv_weight = 0.0
         trained = self._trainable(self.generator, tuple(config.train_only))
@@ -174,29 +174,22 @@ class GanTrainer:
         x = torch.cat([damaged, candidate], dim=1) if self.spec.conditional else candidate
         return self.d_train(x, return_logits=True) if self.spec.loss == "ce2" else self.d_train(x)
 
-    def stage_losses(self, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The losses of a pipeline stage. detect: BCE + soft Dice on the damage logits (Dice over the batch:
-        per image, photos with no damage at all push every prediction to zero). tone: L1 to the clean photo
-        over the pixels that are not destroyed (the fill stage owns those), widened by 1 px for the
-        anti-aliased rims of strokes."""
+    def stage_losses(self, output: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The detector's losses: BCE + soft Dice on the damage logits (Dice over the batch: per image, photos
+        with no damage at all push every prediction to zero)."""
         mask = mask.to(self.device)
-        if self.task == "detect":
-            logits = output.float()
-            probability = logits.sigmoid()
-            overlap, total = (probability * mask).sum(), probability.sum() + mask.sum()
-            return {"bce": F.binary_cross_entropy_with_logits(logits, mask),
-                    "dice": 1 - (2 * overlap + 1) / (total + 1)}
-        keep = 1 - F.max_pool2d(mask, 3, stride=1, padding=1)
-        error = ((output.float() - target.float()).abs() * keep).flatten(1).sum(1)
-        return {"l1": (error / keep.flatten(1).sum(1).clamp_min(1)).mean() / 2}  # / 2: in [0, 1] units
+        logits = output.float()
+        probability = logits.sigmoid()
+        overlap, total = (probability * mask).sum(), probability.sum() + mask.sum()
+        return {"bce": F.binary_cross_entropy_with_logits(logits, mask), "dice": 1 - (2 * overlap + 1) / (total + 1)}
 
     def train_step(self, aged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         damaged, target = self._prepare(aged), self._prepare(clean)
-        if self.task != "restore":
+        if self.task == "detect":
             self.opt_g.zero_grad(set_to_none=True)
             with self.autocast():
                 output = self.g_train(damaged)
-            losses = self.stage_losses(output, target, mask)
+            losses = self.stage_losses(output, mask)
             self.scaler.scale(sum(losses.values())).backward()
             self.scaler.step(self.opt_g)
             self.scaler.update()
@@ -241,43 +234,41 @@ class GanTrainer:
 
     @torch.no_grad()
     def validate_stage(self, loader, samples: int) -> tuple[dict[str, float], list[tuple]]:
-        """A pipeline stage's validation: its training losses (their sum is `val_loss`, which picks the best
-        checkpoint); for the detector also pixel precision, recall and F1 at the probability threshold
-        (of 0.05, 0.10, ... 0.95) with the best F1, which the restorer then uses (`val_threshold`)."""
+        """The detector's validation: its training losses (their sum is `val_loss`, which picks the best
+        checkpoint), and pixel precision, recall and F1 at the probability threshold (of 0.05, 0.10, ...
+        0.95) with the best F1, which the restorer then uses (`val_threshold`)."""
         thresholds = torch.arange(1, 20, device=self.device) / 20
         totals, count, triptychs = {}, 0, []
         hits = torch.zeros(3, len(thresholds), device=self.device)  # true positives, predicted, actual
         for aged, clean, mask in loader:
             with self.autocast():
                 output = self.generator(self._prepare(aged))
-            losses = self.stage_losses(output, self._prepare(clean), mask)
+            losses = self.stage_losses(output, mask)
             for name, value in losses.items():
                 totals[f"val_{name}"] = totals.get(f"val_{name}", 0.0) + value.item() * len(aged)
             count += len(aged)
-            shown = output.float().sigmoid() if self.task == "detect" else ((output.float() + 1) / 2).clamp(0, 1)
-            if self.task == "detect":
-                found = shown.flatten()[None] > thresholds[:, None]
-                actual = mask.to(self.device).flatten()[None] > 0.5
-                hits += torch.stack([(found & actual).sum(1), found.sum(1), actual.sum(1).expand(len(thresholds))])
+            shown = output.float().sigmoid()
+            found = shown.flatten()[None] > thresholds[:, None]
+            actual = mask.to(self.device).flatten()[None] > 0.5
+            hits += torch.stack([(found & actual).sum(1), found.sum(1), actual.sum(1).expand(len(thresholds))])
             for a, r, c in zip(aged, shown.cpu(), clean):
                 if len(triptychs) < samples:
                     triptychs.append((c.numpy(), a.numpy(), r.numpy()))
         metrics = {name: total / max(count, 1) for name, total in totals.items()}
         metrics["val_loss"] = sum(metrics.values())
-        if self.task == "detect":
-            precision, recall = hits[0] / hits[1].clamp_min(1), hits[0] / hits[2].clamp_min(1)
-            f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-9)
-            best = int(f1.argmax())
-            metrics |= {"val_threshold": round(thresholds[best].item(), 2), "val_precision": precision[best].item(),
-                        "val_recall": recall[best].item(), "val_f1": f1[best].item()}
+        precision, recall = hits[0] / hits[1].clamp_min(1), hits[0] / hits[2].clamp_min(1)
+        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-9)
+        best = int(f1.argmax())
+        metrics |= {"val_threshold": round(thresholds[best].item(), 2), "val_precision": precision[best].item(),
+                    "val_recall": recall[best].item(), "val_f1": f1[best].item()}
         return metrics, triptychs
 
     @torch.no_grad()
     def validate(self, dataset, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """Mean L1, MSE and PSNR (in [0, 1]) over the validation set; the first `samples` triptychs.
-        Pipeline stages report their own losses instead (`validate_stage`)."""
+        The detector reports its own losses and F1 instead (`validate_stage`)."""
         self.generator.eval()
-        if self.task != "restore":
+        if self.task == "detect":
             loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size,
                                                  num_workers=self.config.workers, generator=torch.Generator())
             result = self.validate_stage(loader, samples)

@@ -49,7 +49,7 @@ def test_demo_ages_restores_and_measures(demo_run):
     assert printed.items() >= summary.items()
     n_samples = N_SAMPLES
     methods = [m for m in ("pipeline", "unet") if all(DEFAULT_CHECKPOINTS[c].is_file() for c in
-                                                      (("detector", "tone") if m == "pipeline" else (m,)))]
+                                                      (("detector", "unet") if m == "pipeline" else (m,)))]
     methods += ["classical"]
     assert len(summary["samples"]) == n_samples and summary["methods"] == methods
     assert summary["presets"] == list(PRESETS) and set(summary["operators_used"]) == set(PRESETS)

@@ -25,7 +25,7 @@ def test_the_benchmark_measured_the_bundled_weights():
     result = json.loads((REPO / "benchmarks" / "quality.json").read_text())
     bundled = json.loads((REPO / "helpers" / "weights" / "unet_default.json").read_text())
     assert bundled["quality"]["weights_sha256"] == result["methods"]["unet"]["weights_sha256"]
-    for stage in ("detector", "tone"):
+    for stage in ("detector", "unet"):
         assert result["methods"]["pipeline"][stage]["weights_sha256"] == weights_digest(DEFAULT_CHECKPOINTS[stage])
 
 

@@ -384,12 +384,11 @@ def test_corrupted_truncated_and_foreign_checkpoints_name_the_problem(tmp_path, 
     assert not any((tmp_path / name).exists() for name in cases)
 
 
-@pytest.mark.parametrize("model", ["unet", "detector", "tone"])
-def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch, model):
+@pytest.mark.parametrize("model, restorer", [("unet", "unet"), ("detector", "pipeline"), ("unet", "pipeline")])
+def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkeypatch, model, restorer):
     monkeypatch.setitem(restore_module.DEFAULT_CHECKPOINTS, model, tmp_path / "absent.safetensors")
     Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
-    chosen = ["--model", "unet"] if model == "unet" else []  # the stages are the default pipeline's
-    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", *chosen)
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--model", restorer)
     assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err and model in err
 
 
@@ -407,7 +406,18 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["detector"].endswith("det.safetensors"), err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o3", "--model", "pipeline",
                        "--checkpoint", tmp_path / "seed.safetensors")
-    assert code == 2 and "detector and tone" in err
+    assert code == 2 and "a detector and a unet checkpoint" in err
+    unet, _, unet_spec = build_models("unet", width=8, max_width=16)
+    save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet.state_dict()},
+                    {"model": "unet", "model_config": unet_spec.config})
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o5", "--checkpoint", tmp_path / "unet.safetensors")
+    assert code == 0 and doc["model"] == "unet", err  # alone, a U-Net checkpoint restores by itself
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o6", "--checkpoint", tmp_path / "det.safetensors",
+                         "--checkpoint", tmp_path / "unet.safetensors")
+    assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["unet"].endswith("unet.safetensors"), err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o7", "--model", "pipeline",
+                       "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "det.safetensors")
+    assert code == 2 and "second detector checkpoint" in err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o4", "--model", "unet", "--fill", "ns")
     assert code == 2 and "--fill" in err
 

@@ -1,5 +1,5 @@
 """`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, fill;
-bundled checkpoints), or, for comparison, the single U-Net, the study's seed DCGAN or the classical OpenCV
+the bundled detector and U-Net), or, for comparison, the single U-Net, the study's seed DCGAN or the classical OpenCV
 baseline. See helpers/restore/ for what it guarantees."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
     parser.add_argument("--model", choices=MODELS,
-                        help="restorer (default: the model --checkpoint holds, else pipeline: detect, tone, "
-                             "fill, with the bundled checkpoints)")
+                        help="restorer (default: the model a lone --checkpoint holds, else pipeline: detect, "
+                             "tone, fill, with the bundled detector and U-Net)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a detector "
-                             "or tone checkpoint (repeat for both)")
+                             "or a U-Net checkpoint (the U-Net guides its tone stage; repeat for both). A lone "
+                             "U-Net checkpoint restores with the U-Net alone unless --model pipeline")
     parser.add_argument("--fill", default="telea", choices=["telea", "ns"],
                         help="pipeline: inpainting of the detected damage, Telea or Navier-Stokes (default telea)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
@@ -55,7 +56,7 @@ def _model_of(checkpoints: list[str]) -> str:
         model = read_metadata(checkpoints[0]).get("model")
     except (HelpersError, OSError, ValueError):
         return "unet"
-    return "pipeline" if model in STAGES else model if model in MODELS else "unet"
+    return "pipeline" if model in STAGES and model not in MODELS else model if model in MODELS else "unet"
 
 
 def run(args):
@@ -70,7 +71,7 @@ def run(args):
         args.model = _model_of(args.checkpoint)
     if len(args.checkpoint) > (2 if args.model == "pipeline" else 1):
         raise UsageError(f"--checkpoint: the {args.model} model takes "
-                         + ("a detector and a tone checkpoint at most" if args.model == "pipeline" else "one"))
+                         + ("a detector and a unet checkpoint at most" if args.model == "pipeline" else "one"))
     for checkpoint in args.checkpoint:
         if Path(checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
             raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "

@@ -1,6 +1,11 @@
 """Tone by example: fit a grid of smooth tone curves that map a photo onto a reference restoration of it
 (bilateral guided upsampling, Chen et al. 2016), so only the reference's *tonal* change is kept.
 
+A grid of piecewise-linear curves, interpolated bilinearly between cells, each pixel passed through its
+own: the output at a pixel depends only on that pixel's value and a smooth map, so detail passes through
+unblurred. The curves are fitted small and applied to the full-size luminance in strips of rows, so a
+4000 x 3000 scan needs a few tens of MB.
+
 The reference is the bundled U-Net, run on the photo shrunk to `WORK_SIDE`: it learned fading, exposure,
 toning and tarnish well over twelve training stages, but it also smooths grain, softens edges and
 retouches damage. A tone curve per grid cell cannot do any of that: fitted by least squares to the
@@ -20,6 +25,7 @@ FIT_SIDE = 128  # the curves are fitted on the photo and the reference shrunk to
 CELLS_ACROSS = 9  # grid cells along the short side
 KNOTS = 9
 SMOOTH_SPACE, SMOOTH_TONE, RIDGE = 0.3, 0.3, 0.001  # per pixel of a cell: neighbours agree, curves bend slowly
+STRIP_ROWS = 256  # rows of a scan passed through the curves at a time
 
 
 def _bilinear(coordinate: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,8 +93,6 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     """The luma with the reference restorer's tonal correction, fitted as curves and applied at full size."""
     import torch
 
-    from .tone import apply_in_strips
-
     height, width = luma.shape
     scale = min(1.0, WORK_SIDE / min(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -105,3 +109,41 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     curves = fit_curves(small.astype(np.float64), restored.astype(np.float64), keep, cells)
     x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
     return apply_in_strips(x, torch.from_numpy(curves)[None, None] * 2)  # offsets in [-1, 1] units
+
+
+def apply_curves(x, curves, rows: tuple[int, int] | None = None, height: int | None = None):
+    """x in [-1, 1] (B x C x H x W, or rows [top, bottom) of a photo `height` tall) through a grid of
+    piecewise-linear tone curves (B x C x knots x gh x gw offsets in [-1, 1] units, cell centres spread evenly
+    over the photo, read as grid_sample(align_corners=False) reads a grid)."""
+    import torch
+    import torch.nn.functional as F
+
+    batch, channels, h, w = x.shape
+    knots = curves.shape[2]
+    top, full_h = (rows[0], height) if rows else (0, h)
+    ys = (torch.arange(top, top + h, device=x.device, dtype=torch.float32) + 0.5) / full_h * 2 - 1
+    xs = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w * 2 - 1
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).expand(batch, h, w, 2)
+    table = F.grid_sample(curves.flatten(1, 2).float(), grid, mode="bilinear", padding_mode="border",
+                          align_corners=False).view(batch, channels, knots, h, w)
+    position = ((x.float() + 1) / 2).clamp(0, 1) * (knots - 1)
+    low = position.floor().clamp(max=knots - 2)
+    frac = position - low
+    low = low.long().unsqueeze(2)
+    offset = table.gather(2, low) * (1 - frac.unsqueeze(2)) + table.gather(2, low + 1) * frac.unsqueeze(2)
+    return (x + offset.squeeze(2)).clamp(-1, 1)
+
+
+def apply_in_strips(x, curves) -> np.ndarray:
+    """Luma x (1 x 1 x H x W in [-1, 1], on the curves' device) through a curve grid, STRIP_ROWS rows at a
+    time, as H x W float32 in [0, 1]: a big scan never holds all knots' tables at once."""
+    import torch
+
+    height = x.shape[-2]
+    out = np.empty(x.shape[-2:], dtype=np.float32)
+    with torch.inference_mode():
+        for top in range(0, height, STRIP_ROWS):
+            rows = (top, min(height, top + STRIP_ROWS))
+            strip = apply_curves(x[..., rows[0]:rows[1], :], curves, rows=rows, height=height)
+            out[rows[0]:rows[1]] = strip[0, 0].add(1).div(2).clamp(0, 1).float().cpu().numpy()
+    return out

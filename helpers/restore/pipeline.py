@@ -1,16 +1,15 @@
-"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, fill; each a small model
-with one job, as the study concluded ("multiple different models would be needed to repair different
-types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
+"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, fill; each stage with one
+job, as the study concluded ("multiple different models would be needed to repair different types of
+problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed.
-2. tone (restore/tone.py, restore/guided.py): two independent estimates of the tonal damage, each a
-   smooth field of per-pixel tone curves (so neither can blur): the tone model's own curves, and curves
-   fitted to what the single U-Net does to the photo's tone. A pixel is corrected only as far as both
-   agree (the smaller correction when they point the same way, none when they disagree): on a photo whose
-   tone is fine, their spurious corrections rarely agree, and that is what keeps it untouched.
+2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
+   smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
+   a real correction: a photo whose tone is fine is left untouched.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings; nothing outside them changes.
-"""
+
+Its checkpoints are the detector's and the U-Net's (`STAGES`); either can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -21,12 +20,10 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, widen
-from .guided import guided_tone
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
-from .tone import luminance, tone_correct
+from .tone import luminance, tone_correction
 
-STAGES = ("detector", "tone")
-REFERENCE = "unet"  # the tone stage's second opinion
+STAGES = ("detector", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 
 
@@ -35,14 +32,17 @@ def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
     named in its metadata says which)."""
     from ..checkpoints import read_metadata
 
-    chosen = {stage: DEFAULT_CHECKPOINTS[stage] for stage in STAGES}
+    chosen, replaced = {stage: DEFAULT_CHECKPOINTS[stage] for stage in STAGES}, {}
     given = [] if checkpoints is None else [checkpoints] if isinstance(checkpoints, (str, Path)) else checkpoints
     for path in map(Path, given):
         model = read_metadata(path).get("model")
         if model not in STAGES:
-            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes {' and '.join(STAGES)} "
-                             "checkpoints")
-        chosen[model] = path
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector and a unet "
+                             "checkpoint at most")
+        if model in replaced:
+            raise UsageError(f"{path}: a second {model} checkpoint (the first: {replaced[model]}); the pipeline "
+                             "takes one of each")
+        chosen[model] = replaced[model] = path
     for stage, path in chosen.items():
         if not path.is_file():
             raise HelpersError(f"{path}: the {stage} checkpoint is missing. Train one with `python -m helpers "
@@ -52,7 +52,7 @@ def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
 
 
 def load_stages(checkpoints=None, *, device=None) -> dict:
-    """The pipeline's models: {"detector", "tone", "reference" (the U-Net), "threshold", "metadata"}."""
+    """The pipeline's models: {"detector", "reference" (the U-Net restorer), "threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
@@ -60,11 +60,13 @@ def load_stages(checkpoints=None, *, device=None) -> dict:
     paths = stage_checkpoints(checkpoints)
     device = device or env.device()
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
-    tone, tone_meta = load_generator(paths["tone"], "tone", device=device)
-    reference = load_restorer(REFERENCE, device=device)
-    checkpoints = {stage: str(path) for stage, path in paths.items()} | {REFERENCE: reference.metadata["checkpoint"]}
-    return {"detector": detector, "tone": tone, "reference": reference, "threshold": threshold_of(detector_meta),
-            "metadata": {"checkpoint": checkpoints, "detector": detector_meta, "tone": tone_meta}}
+    reference = load_restorer("unet", paths["unet"], device=device)
+    if reference.channels != 1:  # the tone stage fits its change to the luminance
+        raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
+                         "a gray one")
+    return {"detector": detector, "reference": reference, "threshold": threshold_of(detector_meta),
+            "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
+                         "detector": detector_meta}}
 
 
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") -> Restorer:
@@ -72,41 +74,32 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") 
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
     stages = load_stages(checkpoints, device=device)
-    return pipeline_restorer(stages["detector"], stages["tone"], stages["threshold"], reference=stages["reference"],
-                             fill_method=fill_method, metadata=stages["metadata"])
+    return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
+                             metadata=stages["metadata"])
 
 
-def agreed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Per pixel, the smaller of two corrections when they have the same sign, else none."""
-    return np.where(np.sign(first) == np.sign(second), np.sign(first) * np.minimum(np.abs(first), np.abs(second)),
-                    0.0).astype(np.float32)
-
-
-def repair(planes: np.ndarray, detector, tone, threshold: float, *, reference: Restorer | None = None,
-           fill_method: str = "telea", tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
+def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
+           tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected), "widened" (what is filled),
     "toned" (all planes after the tone stage) and "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
     mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
-    correction = tone_correct(tone, luma) - luma
-    if reference is not None:
-        correction = agreed(correction, guided_tone(reference, luma, widened, tile=tile, overlap=overlap) - luma)
+    correction = tone_correction(reference, luma, widened, tile=tile, overlap=overlap)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
     return {"mask": mask, "widened": widened, "toned": toned,
             "restored": fill(toned, widened, method=fill_method)}
 
 
-def pipeline_restorer(detector, tone, threshold: float, *, reference: Restorer | None = None,
-                      fill_method: str = "telea", metadata: dict | None = None) -> Restorer:
-    """A Restorer around stage models already in memory (tests, notebooks). Without a `reference`
-    restorer the tone model's curves are applied alone."""
+def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
+                      metadata: dict | None = None) -> Restorer:
+    """A Restorer around stage models already in memory (tests, notebooks): a detector network and the
+    restorer whose tonal change the tone stage fits (the U-Net)."""
 
     def run(planes: np.ndarray, tile: int, overlap: int):
-        stages = repair(planes, detector, tone, threshold, reference=reference, fill_method=fill_method,
-                        tile=tile, overlap=overlap)
+        stages = repair(planes, detector, reference, threshold, fill_method=fill_method, tile=tile, overlap=overlap)
         return stages["restored"], stages["mask"].astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
