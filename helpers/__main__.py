@@ -6,12 +6,17 @@ this module only parses, dispatches, and turns errors into one line and an exit 
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
-from . import __version__
-from .cli import EXIT_USAGE, execute
+try:  # Ctrl-C while still importing ends with one line too (see run_main), not a traceback
+    import argparse
+    import importlib
+
+    from . import __version__
+    from .cli import EXIT_USAGE, execute
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 COMMANDS = {
     "demo": "age the bundled samples, restore them, write a before/after grid, HTML page and metrics",
@@ -57,5 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     return execute(_module(args.command).run, args)
 
 
+def run_main() -> int:
+    """main() for `python -m helpers`: Ctrl-C while torch and the commands are still importing (a few
+    seconds) ends with one line, as it does once a command runs, not with a traceback."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main())

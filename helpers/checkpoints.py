@@ -160,9 +160,23 @@ def _header(path: Path) -> dict[str, str]:
     return header
 
 
+def _header_json(path: Path, header: dict[str, str], key: str) -> dict[str, Any]:
+    """One JSON object of the header; anything else is an error that names the file."""
+    try:
+        value = json.loads(header[key])
+    except KeyError:
+        raise CheckpointError(f"{path}: the checkpoint header has no {key!r} entry") from None
+    except ValueError as err:
+        raise CheckpointError(f"{path}: the checkpoint's {key} is not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: the checkpoint's {key} is a {type(value).__name__}, not a JSON object")
+    return value
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata of a checkpoint, read from its header without loading any tensor."""
-    return json.loads(_header(Path(path))["metadata"])
+    path = Path(path)
+    return _header_json(path, _header(path), "metadata")
 
 
 def load_checkpoint(path: str | Path, groups: list[str] | None = None, *, expected_model: str | None = None
@@ -172,10 +186,10 @@ def load_checkpoint(path: str | Path, groups: list[str] | None = None, *, expect
 
     path = Path(path)
     header = _header(path)
-    metadata = json.loads(header["metadata"])
+    metadata = _header_json(path, header, "metadata")
     if expected_model and metadata.get("model") != expected_model:
         raise CheckpointError(f"{path}: checkpoint is for {metadata.get('model')!r}, expected {expected_model!r}")
-    skeleton, digests = json.loads(header["state"]), json.loads(header["sha256"])
+    skeleton, digests = _header_json(path, header, "state"), _header_json(path, header, "sha256")
     wanted = list(skeleton) if groups is None else groups
     for group in wanted:
         if group not in skeleton:
@@ -225,7 +239,11 @@ def load_generator(path: str | Path, model: str | None = None, *, device: str | 
     else:
         state, metadata = load_checkpoint(path, ["generator"], expected_model=model)
         weights = state["generator"]
-    generator, _, _ = build_models(metadata["model"], **metadata.get("model_config", {}))
+    try:
+        generator, _, _ = build_models(metadata["model"], **metadata.get("model_config", {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path}: its metadata describes no model we can build ({type(err).__name__}: "
+                              f"{err})") from None
     try:
         generator.load_state_dict(weights)
     except RuntimeError as err:

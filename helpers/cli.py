@@ -53,6 +53,29 @@ def _finite(value):
     return value
 
 
+def device_option(text: str) -> str:
+    """argparse type of --device: a name torch cannot parse, or a device this machine lacks, is a usage
+    error (exit 2) before any work starts, not a runtime error once a model is loaded."""
+    import argparse
+
+    import torch
+
+    try:
+        chosen = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device on this machine (use cpu)")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    mps = getattr(torch.backends, "mps", None)
+    if chosen.type == "mps" and not (mps is not None and mps.is_available()):
+        raise argparse.ArgumentTypeError(f"{text!r}: no Apple GPU (mps) on this machine")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r}: not a device this project runs on (cpu, cuda, mps)")
+    return text
+
+
 def info(message: str) -> None:
     """Human-readable progress goes to stderr so stdout stays clean for --json."""
     print(message, file=sys.stderr, flush=True)

@@ -273,11 +273,14 @@ class PairedFolderDataset(torch.utils.data.Dataset):
         manifest = self.root / "manifest.csv"
         if not manifest.is_file():
             raise HelpersError(f"{self.root}: no manifest.csv; build the folder with `python -m helpers age`")
-        with open(manifest, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "file" not in reader.fieldnames:
-                raise HelpersError(f"{manifest}: not a manifest (columns {', '.join(MANIFEST_FIELDS)})")
-            rows = [row for row in reader if row.get("file")]
+        try:
+            with open(manifest, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                if reader.fieldnames is None or "file" not in reader.fieldnames:
+                    raise HelpersError(f"{manifest}: not a manifest (columns {', '.join(MANIFEST_FIELDS)})")
+                rows = [row for row in reader if row.get("file")]
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise HelpersError(f"{manifest}: not a readable manifest ({err})") from None
         wanted = set(classes) if classes is not None else None
         self.rows = [r for r in rows if wanted is None or r.get("class") in wanted]
         if not self.rows:

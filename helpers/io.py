@@ -143,6 +143,16 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise ImageReadError(f"{path}: corrupt or unreadable image ({reason})") from None
 
 
+def frame_count(path: str | os.PathLike) -> int:
+    """How many frames (animated GIF/WebP/PNG) or pages (TIFF) a file holds; read_image decodes the first
+    only, so callers say so. 1 for anything unreadable: read_image reports that with its reason."""
+    try:
+        with Image.open(path) as img:
+            return int(getattr(img, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return 1
+
+
 def to_gray(img: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma, keeping the dtype; gray input is returned as is."""
     if img.ndim == 2:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .. import HelpersError, UsageError
-from ..cli import Report, info
+from ..cli import Report, device_option, info
 
 BANNER = ("!" * 78 + "\n!! No --generator given: using a small RANDOM StyleGAN2. The pipeline runs, but the\n"
           "!! result is NOT a restoration of your photo and is not meaningful. Pass FFHQ weights\n"
@@ -31,7 +31,8 @@ def add_arguments(parser):
     parser.add_argument("--lrs", default="0.08,0.02,0.005", help="learning rates of the three phases")
     parser.add_argument("--mask", help="damage mask image, white = destroyed (inpainting, old-photo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mean latent and random generator")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--device", type=device_option, default=None,
+                        help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -1,12 +1,13 @@
 """`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, fill;
-the bundled detector and U-Net), or, for comparison, the single U-Net, the study's seed DCGAN or the classical OpenCV
-baseline. See helpers/restore/ for what it guarantees."""
+the bundled detector and U-Net), or, for comparison, the single U-Net, the study's seed DCGAN or the
+classical OpenCV baseline. See helpers/restore/ for what it guarantees."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .. import HelpersError, UsageError
+from ..cli import device_option
 from ..io import DEFAULT_MAX_PIXELS
 from ..restore import DEFAULT_OVERLAP, DEFAULT_TILE, MODELS
 
@@ -36,7 +37,7 @@ def add_arguments(parser):
                         help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,})")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="accept a .pt/.pth checkpoint (read with weights_only=True); only for files you trust")
-    parser.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    parser.add_argument("--device", type=device_option, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .. import UsageError, env
-from ..cli import Report, info
+from ..cli import Report, device_option, info
 
 QUICK_TRAIN_PHOTOS = 2
 
@@ -70,7 +70,7 @@ def add_arguments(parser):
                         help="stop after this many epochs in this call; --resume goes on (time-limited sessions)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--device", type=device_option, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--log-every", type=int, default=50, help="steps between metrics/plot file updates")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

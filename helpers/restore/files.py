@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import HelpersError, UsageError
 from ..cli import Report, info
-from ..io import DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, find_images, read_image, write_image
+from ..io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, find_images, frame_count, read_image,
+                  write_image)
 from .restorers import DEFAULT_OVERLAP, DEFAULT_TILE, Restorer, restore_image
 
 
@@ -134,6 +135,10 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
         outputs.append({"input": str(path), "output": str(target), "mask": str(mask_target) if save_mask else None,
                         "size": [int(img.shape[1]), int(img.shape[0])], "dtype": str(restored.dtype),
                         "seconds": round(time.perf_counter() - started, 3)})
+        frames = frame_count(path)
+        if frames > 1:  # an animation or a multi-page scan: say what was left out rather than drop it quietly
+            outputs[-1]["note"] = f"only the first of {frames} frames (or pages) was restored"
+            info(f"note: {path}: {outputs[-1]['note']}")
     info(f"restored {len(outputs)} of {len(pairs)} image(s) into {out_dir}"
          + (f"; {len(report.failures)} problem(s) listed above" if report.failures else ""))
     report.payload.update({"model": restorer.name, "checkpoint": restorer.metadata.get("checkpoint"),

@@ -30,7 +30,8 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
     """Run `model` (returning an image, or (image, mask_logits)) over x (1 x C x H x W) in tiles.
 
     `tile` 0 runs the whole image at once. The image is padded (reflect, or replicate when tiny) to a
-    multiple of `multiple` and at least `min_size`, so every tile starts on that grid; outputs are
+    multiple of `multiple` and at least `min_size`, so every tile starts on that grid (`tile` and `overlap`
+    are rounded up to it, the overlap kept below the tile); outputs are
     blended with linear ramps over `overlap` pixels and cropped back. `describe`, when given and the image
     is split, is called once on the whole image and its result goes to every tile as
     `model(tile, context=...)`: what the model needs to know about the whole photo (a model run on the
@@ -48,10 +49,10 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
     full_h, full_w = x.shape[-2:]
     if tile <= 0 or (full_h <= tile and full_w <= tile):
         tile_h, tile_w, overlap = full_h, full_w, 0
-    else:
-        tile = max(multiple, tile // multiple * multiple)
+    else:  # rounded up to the grid: rounding down turned --tile 17 --overlap 8 into 16 and no blend at all
+        tile = -(-tile // multiple) * multiple
         tile_h, tile_w = min(tile, full_h), min(tile, full_w)
-        overlap = min(overlap // multiple * multiple, tile - multiple)
+        overlap = min(-(-overlap // multiple) * multiple, tile - multiple)
     device = next(model.parameters()).device
     split = tile_h < full_h or tile_w < full_w
     context = describe(x[..., :height, :width].to(device)) if describe and split else None
