@@ -26,28 +26,27 @@ import re
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from helpers import env, metrics
 from helpers.age_folder import prepare_clean
-from helpers.aging import OPERATORS, PRESETS, age_image, apply_operator
+from helpers.aging import OPERATORS, PRESETS
 from helpers.bundle import weights_digest
 from helpers.checkpoints import read_metadata
 from helpers.data import bundled_samples
+from helpers.evaluation import AWAY_PX, Condition, conditions, damage, evaluate, report, summarize
 from helpers.io import from_float, read_image
-from helpers.restore import DEFAULT_CHECKPOINTS, load_restorer, restore_image
+from helpers.restore import DEFAULT_CHECKPOINTS, load_restorer
 
 HERE = Path(__file__).resolve().parent
 SIZE = 256
 OPERATOR_STRENGTH = 0.6
-AWAY_PX = 3  # "away from the damage": farther than this from every truly damaged pixel
 HELD_OUT = ("dog", "cat", "clock", "teapot", "vase", "candle", "backpack", "can", "fancy_boot", "berry_bowl")
 METHODS = ("pipeline", "unet", "classical")
 LOCAL_DAMAGE = {"scratches": 5.0, "dust": 5.0, "creases": 5.0, "torn_corners": 5.0, "stains": 1.0}
 THIN_DAMAGE = ("scratches", "dust", "creases")
-ISSUE_PRESETS = ("seed", "old-print", "daguerreotype", "mild", "heavy")  # the presets issue 21's targets name
+JOBS = conditions((OPERATOR_STRENGTH,))
 TARGETS = {"operator_psnr_gain_min": -0.1, "local_damage_psnr_gain_min": LOCAL_DAMAGE,
            "local_preset_away_change_max": 2.0, "presets_psnr_ssim_at_least": "unet",
            "psnr_gain": 4.0, "ssim_gain": 0.10, "edge_contrast": 0.75,
@@ -76,52 +75,6 @@ def held_out_images(max_images: int | None) -> tuple[dict[str, np.ndarray], dict
     return clean, info
 
 
-def conditions() -> list[tuple[str, str]]:
-    return [("preset", p) for p in PRESETS] + [("operator", o) for o in OPERATORS]
-
-
-def damage(clean: np.ndarray, kind: str, name: str, seed: int):
-    result = (age_image(clean, name, seed=seed) if kind == "preset"
-              else apply_operator(clean, name, OPERATOR_STRENGTH, seed=seed))
-    return result.image, result.mask
-
-
-def away_change(clean: np.ndarray, image: np.ndarray, mask: np.ndarray) -> float:
-    """Mean |image - clean| in 0-255 levels over the pixels farther than AWAY_PX from the true damage."""
-    near = cv2.dilate(mask.astype(np.uint8), np.ones((2 * AWAY_PX + 1,) * 2, np.uint8)).astype(bool)
-    if near.all():
-        return math.nan
-    return float(np.abs(image.astype(np.float64) - clean.astype(np.float64))[~near].mean())
-
-
-def evaluate(restorer, clean: dict[str, np.ndarray], jobs: list[tuple[str, str]], damaged: dict) -> list[dict]:
-    """One row per (image, condition): the damaged and the restored image, each against the clean one."""
-    rows = []
-    for index, (name, img) in enumerate(clean.items()):
-        clean_sharpness = metrics.sharpness(img)
-        for kind, condition in jobs:
-            key = (name, kind, condition)
-            if key not in damaged:
-                aged, mask = damage(img, kind, condition, seed=index)
-                damaged[key] = (aged, mask, metrics.compare(img, aged), away_change(img, aged, mask))
-            aged, mask, identity, identity_away = damaged[key]
-            started = time.perf_counter()
-            restored, found = restore_image(aged, restorer)
-            seconds = time.perf_counter() - started
-            result = metrics.compare(img, restored)
-            row = {"image": name, "kind": kind, "condition": condition, "seconds": seconds,
-                   "identity_psnr": identity["psnr"], "psnr": result["psnr"],
-                   "identity_ssim": identity["ssim"], "ssim": result["ssim"],
-                   "identity_edge_contrast": identity["edge_contrast"], "edge_contrast": result["edge_contrast"],
-                   "clean_sharpness": clean_sharpness, "identity_sharpness": identity["sharpness"],
-                   "sharpness": result["sharpness"],
-                   "identity_away_change": identity_away, "away_change": away_change(img, restored, mask)}
-            if found is not None:
-                row["detection"] = metrics.detection_counts(found > 127, mask)
-            rows.append(row)
-    return rows
-
-
 def fill_comparison(clean: dict[str, np.ndarray]) -> dict:
     """Telea against Navier-Stokes on the *true* damage masks (widened by 1 px, as the pipeline does): PSNR
     over the filled pixels only, per local-damage operator, so the fill is judged apart from the detector."""
@@ -131,7 +84,7 @@ def fill_comparison(clean: dict[str, np.ndarray]) -> dict:
     for op in ("scratches", "cracks", "dust", "creases", "torn_corners", "oval_mat"):
         errors = {method: [] for method in METHODS}
         for index, img in enumerate(clean.values()):
-            aged, mask = damage(img, "operator", op, seed=index)
+            aged, mask = damage(img, Condition("operator", op, OPERATOR_STRENGTH), seed=index)
             region = widen(mask, 1)
             if not region.any():
                 continue
@@ -140,40 +93,6 @@ def fill_comparison(clean: dict[str, np.ndarray]) -> dict:
                 filled = fill(planes, region, method=method)[0]
                 errors[method].append(float(np.mean((filled[region] - img[region] / 255.0) ** 2)))
         result[op] = {method: round(10 * math.log10(1 / max(np.mean(e), 1e-10)), 2) for method, e in errors.items()}
-    return result
-
-
-def summarize(rows: list[dict]) -> dict:
-    """Means of a group of rows; ratios of sums for sharpness; detection from the summed pixel counts."""
-    def mean(key):
-        values = [r[key] for r in rows if np.isfinite(r[key])]
-        return float(np.mean(values)) if values else math.nan
-
-    stats = {"count": len(rows)}
-    for key in ("psnr", "ssim", "edge_contrast", "away_change"):
-        stats[f"identity_{key}"], stats[key] = mean(f"identity_{key}"), mean(key)
-    stats["sharpness_ratio"] = sum(r["sharpness"] for r in rows) / sum(r["clean_sharpness"] for r in rows)
-    stats["identity_sharpness_ratio"] = (sum(r["identity_sharpness"] for r in rows)
-                                         / sum(r["clean_sharpness"] for r in rows))
-    stats["seconds_per_image"] = mean("seconds")
-    stats["psnr_gain"] = stats["psnr"] - stats["identity_psnr"]
-    stats["ssim_gain"] = stats["ssim"] - stats["identity_ssim"]
-    if all("detection" in r for r in rows):
-        counts = np.sum([r["detection"] for r in rows], axis=0).tolist()
-        stats["detection"] = metrics.precision_recall_f1(*counts) | {"damaged_pixels": counts[2]}
-    return json.loads(json.dumps(stats, default=float), parse_float=lambda v: round(float(v), 4))
-
-
-def report(rows: list[dict]) -> dict:
-    presets = [r for r in rows if r["kind"] == "preset"]
-    operators = [r for r in rows if r["kind"] == "operator"]
-    five = [r for r in presets if r["condition"] in ISSUE_PRESETS]
-    result = {"overall": summarize(presets), "overall_five_presets": summarize(five) if five else None,
-              "per_preset": {p: summarize([r for r in presets if r["condition"] == p]) for p in PRESETS
-                             if any(r["condition"] == p for r in presets)}}
-    if operators:
-        result["overall_operators"] = summarize(operators)
-        result["per_operator"] = {o: summarize([r for r in operators if r["condition"] == o]) for o in OPERATORS}
     return result
 
 
@@ -311,8 +230,8 @@ def main():
             methods[model] = {"skipped": f"{DEFAULT_CHECKPOINTS[model]} is missing"}
             continue
         restorer = load_restorer(model, (args.checkpoint or None) if model == "pipeline" else None, device="cpu")
-        print(f"{model}: {len(clean)} images x {len(conditions())} conditions", flush=True)
-        rows_by_method[model] = evaluate(restorer, clean, conditions(), damaged)
+        print(f"{model}: {len(clean)} images x {len(JOBS)} conditions", flush=True)
+        rows_by_method[model] = evaluate(restorer, clean, JOBS, damaged)
         methods[model] = method_info(model, restorer) | {"subset": None} | report(rows_by_method[model])
     seed_path = DEFAULT_CHECKPOINTS["seed-dcgan"]
     subset = list(clean)[:args.seed_images]
@@ -321,7 +240,7 @@ def main():
     else:
         print(f"seed-dcgan: {len(subset)} images x {len(PRESETS)} presets", flush=True)
         restorer = load_restorer("seed-dcgan", seed_path, device="cpu")
-        presets = [c for c in conditions() if c[0] == "preset"]
+        presets = [c for c in JOBS if c.kind == "preset"]
         rows = evaluate(restorer, {name: clean[name] for name in subset}, presets, damaged)
         note = (f"first {len(subset)} images x {len(presets)} presets only (~4 s per image on one thread); "
                 "same_subset gives the other methods on exactly these rows")

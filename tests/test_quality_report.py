@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from helpers.evaluation import ISSUE_PRESETS, conditions, evaluate, report
 from scripts import REPO, load_script
 
 
@@ -38,9 +39,9 @@ def test_bundled_unet_repairs_the_held_out_samples():
 
     clean, info = quality.held_out_images(10)
     assert info["bundled_samples"] == 10
-    presets = [("preset", p) for p in ("seed", "old-print", "daguerreotype", "mild", "heavy")]  # it trained on these
-    rows = quality.evaluate(load_restorer("unet", DEFAULT_CHECKPOINTS["unet"]), clean, presets, {})
-    result = quality.report(rows)
+    presets = conditions(operators=(), presets=ISSUE_PRESETS)  # it trained on these
+    rows = evaluate(load_restorer("unet", DEFAULT_CHECKPOINTS["unet"]), clean, presets, {})
+    result = report(rows)
     assert result["overall"]["psnr_gain"] > 2.5  # measured +3.21 dB
     assert result["overall"]["ssim_gain"] > 0.06  # +0.079
     assert result["per_preset"]["daguerreotype"]["psnr_gain"] > 5.0  # +6.56
@@ -53,7 +54,7 @@ def test_bundled_pipeline_repairs_the_held_out_samples():
     from helpers.restore import load_restorer
 
     clean, _ = quality.held_out_images(10)
-    presets = [("preset", p) for p in ("seed", "old-print", "daguerreotype", "mild", "heavy")]
-    result = quality.report(quality.evaluate(load_restorer("pipeline", device="cpu"), clean, presets, {}))
+    presets = conditions(operators=(), presets=ISSUE_PRESETS)
+    result = report(evaluate(load_restorer("pipeline", device="cpu"), clean, presets, {}))
     assert result["overall"]["psnr_gain"] > 1.0 and result["overall"]["ssim_gain"] > 0.03  # +1.54, +0.056
     assert result["per_preset"]["seed"]["psnr_gain"] > 2.5  # +3.58
