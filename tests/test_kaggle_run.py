@@ -4,6 +4,7 @@ quick mode; a training run stopped by its session budget continues in the next k
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import shutil
 import stat
@@ -112,7 +113,7 @@ def test_notebook_runs_on_simulated_kaggle_offline(notebook, uploaded_source, tm
     client.execute()
     first = next(c for c in cells.cells if c.cell_type == "code")
     printed = "".join(o.get("text", "") for o in first.outputs)
-    described = eval(printed.strip().splitlines()[-1])  # the cell ends with print(env.describe())
+    described = ast.literal_eval(printed.strip().splitlines()[-1])  # the cell ends with print(env.describe())
     assert Path(described["helpers"]).is_relative_to(inputs), "helpers must come from the attached dataset"
     assert described["platform"] == "kaggle"
     written = _files(tmp_path) - before
