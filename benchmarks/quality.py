@@ -211,6 +211,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed-images", type=int, default=5, help="images for the slow seed DCGAN (0 skips it)")
     parser.add_argument("--max-images", type=int, help="use only the first N images (quick checks)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: one image, presets only, no seed DCGAN (the JSON has every section)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a detector or tone checkpoint to use in the pipeline instead of the bundled one")
     parser.add_argument("--out", default=str(HERE / "quality.json"))
@@ -222,6 +224,9 @@ def main():
         return
     torch.set_num_threads(1)
     started = time.perf_counter()
+    jobs = [c for c in JOBS if c.kind == "preset"] if args.quick else JOBS
+    if args.quick:
+        args.max_images, args.seed_images = 1, 0
     clean, images = held_out_images(args.max_images)
     damaged: dict = {}
     methods, rows_by_method = {}, {}
@@ -230,8 +235,8 @@ def main():
             methods[model] = {"skipped": f"{DEFAULT_CHECKPOINTS[model]} is missing"}
             continue
         restorer = load_restorer(model, (args.checkpoint or None) if model == "pipeline" else None, device="cpu")
-        print(f"{model}: {len(clean)} images x {len(JOBS)} conditions", flush=True)
-        rows_by_method[model] = evaluate(restorer, clean, JOBS, damaged)
+        print(f"{model}: {len(clean)} images x {len(jobs)} conditions", flush=True)
+        rows_by_method[model] = evaluate(restorer, clean, jobs, damaged)
         methods[model] = method_info(model, restorer) | {"subset": None} | report(rows_by_method[model])
     seed_path = DEFAULT_CHECKPOINTS["seed-dcgan"]
     subset = list(clean)[:args.seed_images]
