@@ -17,8 +17,7 @@
 # 4. the best checkpoint reloaded and applied to aged validation photos and to real old photographs;
 # 5. what the curves say;
 # 6. the same loop training the wide U-Net restorer, scored against the bundled one;
-# 7. the same loop training the repair pipeline's stages (damage detector, tone curves), and every
-#    bundled method side by side;
+# 7. the same loop training the repair pipeline's damage detector;
 # 8. the pipeline on real old photographs: what it found, what it removed, what it missed.
 #
 # Quick mode (CI, offline) trains two steps on two bundled photos: enough to run every part, far too
@@ -119,7 +118,7 @@ from helpers.training_plots import LivePlot
 gpus = torch.cuda.device_count()  # read through NVML: CUDA stays uninitialised for the two-GPU launcher
 # Epochs per run and kernel version: about half of each run, an estimated 1.5 to 3 hours a version on
 # 2 x T4 (README, "Run on Kaggle"), well inside Kaggle's 12 hours, so two pushes finish every run.
-SESSION_EPOCHS = {"seed_dcgan": 10, "unet_wide": 20, "detector": 20, "tone": 20}
+SESSION_EPOCHS = {"seed_dcgan": 10, "unet_wide": 20, "detector": 20}
 
 
 def train(name, config, train_set, val_set, live=True):
@@ -276,27 +275,26 @@ print(metrics.format_table([{"method": method} | scores["means"][method]["overal
                            ["method", "count", "psnr", "ssim", "sharpness_ratio"]))
 
 # %% [markdown]
-# ## 7 · The repair pipeline's stages, trained by the same loop
+# ## 7 · The repair pipeline's detector, trained by the same loop
 # One regression network cannot both find a crack and leave the rest of the photo alone: the U-Net gains
 # its decibels on tone and makes scratches, dust and grain *worse* than doing nothing
 # (`benchmarks/quality.json`). The pipeline splits the job, as the study itself concluded it should:
 # a **detector** (segmentation, BCE + Dice on the aging masks, threshold chosen on validation) finds the
-# destroyed pixels; **tone curves** (a smooth per-pixel curve map, which cannot blur) fix fading,
-# exposure, tarnish and tints; OpenCV's Telea inpainting **fills** only the detected pixels. Both
-# networks train with `fit`, each with its own task. The bundled ones were trained on this CPU with
-# `python -m helpers train --model detector|tone ...` (README); here, quick mode runs one step of each.
+# destroyed pixels; the U-Net's tonal change, fitted as smooth per-pixel tone curves (which cannot blur)
+# and applied only when it is large enough to be a real correction, fixes fading, exposure, tarnish and
+# tints; OpenCV's Telea inpainting **fills** only the detected pixels. The detector trains with `fit`,
+# with a task of its own. The bundled one was trained on this CPU with
+# `python -m helpers train --model detector ...` (README); here, quick mode runs one step.
 
 # %%
 STAGE_PRESETS = ["seed", "old-print", "daguerreotype", "mild", "heavy", "cracked", "local", "scan"]
-stage_dirs = {}
-for stage, crop in (("detector", 128), ("tone", None)):
-    stage_train = data.AgedDataset(train_photos, presets=STAGE_PRESETS, seed=0, train=True, crop=crop)
-    stage_val = every_nth(data.AgedDataset(val_photos, presets=STAGE_PRESETS, seed=1, train=False))
-    stage_config = TrainConfig(model=stage, epochs=1 if QUICK else 40, max_steps=1 if QUICK else None,
-                               batch_size=2 if QUICK else 32, lr=1e-3, lr_decay_start=0.5, amp="auto",
-                               workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
-    stage_dirs[stage] = train(stage, stage_config, stage_train, stage_val, live=False)
-    print(stage, "trained into", stage_dirs[stage].name if QUICK else stage_dirs[stage])
+stage_train = data.AgedDataset(train_photos, presets=STAGE_PRESETS, seed=0, train=True, crop=128)
+stage_val = every_nth(data.AgedDataset(val_photos, presets=STAGE_PRESETS, seed=1, train=False))
+stage_config = TrainConfig(model="detector", epochs=1 if QUICK else 40, max_steps=1 if QUICK else None,
+                           batch_size=2 if QUICK else 32, lr=1e-3, lr_decay_start=0.5, amp="auto",
+                           workers=0 if QUICK else 4, log_every=1 if QUICK else 100, progress=not QUICK)
+detector_dir = train("detector", stage_config, stage_train, stage_val, live=False)
+print("detector trained into", detector_dir.name if QUICK else detector_dir)
 
 # %% [markdown]
 # ## 8 · Real old photographs: what the pipeline found and what it did
