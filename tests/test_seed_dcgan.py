@@ -83,3 +83,35 @@ def test_dcgan_init():
     convs = [m.weight for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert abs(torch.cat([w.flatten() for w in convs]).std().item() - 0.02) < 0.002
     assert (spec.conditional, spec.loss, spec.l1_weight, spec.image_size) == (False, "ce2", 100.0, 256)
+
+
+@pytest.mark.skipif(not __import__("helpers.restore").restore.DEFAULT_CHECKPOINTS["seed-dcgan"].is_file(),
+                    reason="the bundled seed DCGAN checkpoint is not in helpers/weights")
+def test_restore_with_the_bundled_seed_dcgan(tmp_path, capsys):
+    """The study's model through the command: any size goes through 256x256 tiles and comes back at its own
+    size, and the output is the photo run through the trained network (not noise, not the input)."""
+    import numpy as np
+    from PIL import Image
+
+    from helpers.aging import age_image
+    from helpers.data import bundled_samples
+    from helpers.io import from_float, read_image, to_float, to_gray
+
+    clean = to_gray(read_image(bundled_samples("clean")[0]))[:200, :230]  # under one 256x256 tile
+    aged = from_float(age_image(to_float(clean), "seed", seed=0).image)
+    Image.fromarray(aged).save(tmp_path / "aged.png")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["restore", str(tmp_path / "aged.png"), "--out", str(tmp_path / "out"), "--model", "seed-dcgan",
+                     "--json", "--quiet", "--device", "cpu"])
+    finally:
+        torch.set_num_threads(threads)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["model"] == "seed-dcgan" and doc["checkpoint"].endswith("seed_dcgan.safetensors")
+    restored = read_image(tmp_path / "out/aged.png").astype(float)
+    assert restored.shape == aged.shape == (200, 230)
+    assert np.abs(restored - aged).mean() > 1  # the network ran
+    assert np.corrcoef(restored.ravel(), clean.astype(float).ravel())[0, 1] > 0.5  # and kept the photo
