@@ -59,8 +59,12 @@ def test_exif_orientation_is_applied(tmp_path):
     img = Image.fromarray(gradient(20, 40))  # landscape pixels
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW on display
-    img.save(tmp_path / "rot.jpg", exif=exif)
-    assert io.read_image(tmp_path / "rot.jpg").shape[:2] == (40, 20)
+    img.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    upright = io.read_image(tmp_path / "rot.jpg").astype(float)
+    assert upright.shape[:2] == (40, 20)
+    clockwise, counter = np.rot90(gradient(20, 40), -1), np.rot90(gradient(20, 40), 1)
+    assert np.abs(upright - clockwise).mean() < 3  # JPEG's loss only
+    assert np.abs(upright - counter).mean() > 30  # a turn the wrong way (or a flip) is caught
 
 
 @pytest.mark.parametrize("make, reason", [
