@@ -116,6 +116,8 @@ def test_tiny_images_do_not_crash(name, shape):
     img = np.full(shape, 128, dtype=np.uint8)
     result = aging.apply_operator(img, name, 1.0, seed=2)
     assert result.image.shape == shape and result.mask.shape == shape[:2]
+    assert result.image.dtype == np.uint8 and result.mask.dtype == bool  # still an image and a mask
+    assert result.image.tobytes() == aging.apply_operator(img, name, 1.0, seed=2).image.tobytes()  # reproducible
 
 
 @pytest.mark.parametrize("preset", list(aging.PRESETS))
