@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import metrics
+from . import HelpersError, metrics
 from .aging import OPERATORS, PRESETS, age_image, apply_operator
 
 AWAY_PX = 3  # "away from the damage": farther than this from every truly damaged pixel
@@ -210,3 +210,22 @@ def replay(row: dict, clean: dict[str, np.ndarray], restorer) -> tuple[np.ndarra
     job = Condition(row["kind"], row["condition"], row["strength"])
     aged, _ = damage(clean[row["image"]], job, seed=row["seed"])
     return clean[row["image"]], aged, restore_image(aged, restorer)[0]
+
+
+def evaluation_photos(count: int, size: int, *, imagenette: str | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """(name -> clean gray uint8 photo, where they come from): Imagenette's validation split when it is
+    attached or given (the study's data), else the bundled samples (never trained on)."""
+    from .age_folder import prepare_clean
+    from .data import bundled_samples, imagenette_source, imagenette_split
+    from .io import find_images, from_float, read_image
+
+    try:
+        files = sorted(find_images([imagenette_split(imagenette_source(imagenette), "val")])[0])
+        files = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:count]]
+        source = f"Imagenette validation split ({len(files)} photos, a fixed random choice)"
+    except HelpersError as missing:  # not attached, not given, or not in the expected layout
+        files = bundled_samples("clean")[:count]
+        source = f"the bundled samples ({len(files)} photos; Imagenette not here: {missing})"
+    photos = {path.stem.removeprefix("dreambooth_"): from_float(prepare_clean(read_image(path), size, gray=True),
+                                                                np.uint8) for path in files}
+    return photos, source

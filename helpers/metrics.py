@@ -136,6 +136,20 @@ def compare(clean: np.ndarray, restored: np.ndarray) -> dict[str, float]:
     }
 
 
+def no_reference(original: np.ndarray, restored: np.ndarray) -> dict[str, float]:
+    """Scores for a real old photo, which has no clean original: what the restorer did relative to its input.
+
+    edge contrast against the input (below 1: the input's strongest edges got weaker, i.e. blurrier — the
+    study's finding as a number), the noise level's ratio (below 1: smoother) and RMS contrast (the gray
+    levels' standard deviation) before and after."""
+    before, after = noise_sigma(original), noise_sigma(restored)
+    a, b = match_channels(original, restored)
+    return {"edge_contrast_vs_input": edge_contrast(original, restored),
+            "noise_ratio": after / before if before > 0 else math.nan,
+            "rms_contrast_input": float(to_gray(_as_float(a)).std()),
+            "rms_contrast": float(to_gray(_as_float(b)).std())}
+
+
 # ---------------------------------------------------------------- LPIPS, only with weights on disk
 
 ALEXNET_WEIGHTS = "alexnet-owt-7be5be79.pth"

@@ -298,22 +298,30 @@ def find_weights(root: str | Path) -> Path | None:
     return None
 
 
-def weights_or_random(search_root: str | Path, cache_dir: str | Path, fallback: GeneratorConfig,
-                      seed: int = 0) -> tuple[Generator, str]:
-    """(generator, a sentence saying what it is): trained weights found under `search_root` (converted
-    once into `cache_dir`), else a seeded random generator of the `fallback` architecture."""
-    from .models.stylegan2 import random_generator
-
+def trained_generator(search_root: str | Path, cache_dir: str | Path):
+    """(generator, its path) from the weights found under `search_root` (converted once into `cache_dir`),
+    or (None, None) when there are none."""
     path = find_weights(search_root)
     if path is None:
-        return random_generator(fallback, seed), (f"RANDOM {fallback.size} px generator (no StyleGAN2 weights "
-                                                  f"under {search_root}): results are NOT meaningful")
+        return None, None
     if path.suffix != ".safetensors":
         cached = Path(cache_dir) / f"{path.stem}.safetensors"
         if not cached.is_file():
             convert_weights(path, cached)
         path = cached
-    generator = load_generator(path)
+    return load_generator(path), path
+
+
+def weights_or_random(search_root: str | Path, cache_dir: str | Path, fallback: GeneratorConfig,
+                      seed: int = 0) -> tuple[Generator, str]:
+    """(generator, a sentence saying what it is): trained weights found under `search_root`, else a seeded
+    random generator of the `fallback` architecture."""
+    from .models.stylegan2 import random_generator
+
+    generator, path = trained_generator(search_root, cache_dir)
+    if generator is None:
+        return random_generator(fallback, seed), (f"RANDOM {fallback.size} px generator (no StyleGAN2 weights "
+                                                  f"under {search_root}): results are NOT meaningful")
     return generator, f"trained {generator.size} px generator from {path}"
 
 
