@@ -43,12 +43,22 @@ def test_ci_and_quick_mode(monkeypatch):
     assert not env.quick_mode()
 
 
-def test_device_choice():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    if not torch.cuda.is_available() and torch.backends.mps.is_available():
-        expected = "mps"
-    assert env.device().type == expected
+def test_device_choice(monkeypatch):
+    """cuda when torch sees a GPU, else mps when present, else cpu; an explicit prefer always wins."""
+    mps = torch.backends.mps
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(mps, "is_available", lambda: True)
+    assert env.device() == torch.device("cuda")  # cuda outranks mps
+    assert env.device("cpu") == torch.device("cpu")  # prefer wins over an available GPU
+    assert env.device("cuda:1") == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert env.device() == torch.device("mps")
     assert env.device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(mps, "is_available", lambda: False)
+    assert env.device() == torch.device("cpu")
+    assert env.device("mps") == torch.device("mps")  # named explicitly, even where absent
 
 
 def test_bundled_samples_are_present():
