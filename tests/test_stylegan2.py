@@ -128,11 +128,28 @@ def test_summary_command_prints_the_compact_generator(capsys):
     import json
 
     from helpers.__main__ import main
-    from helpers.models.stylegan2 import Generator, compact_config
+
+    # The compact 64x64 generator counted by hand from the StyleGAN2 architecture (512-d style, 8-layer
+    # mapping; 128 channels at 4-16 px, 64 at 32 px, 32 at 64 px): each StyledConv(i, o) has its modulation
+    # EqualLinear(512, i), a 3x3 weight o*i*9, one noise weight and o biases; each ToRGB(i) a modulation,
+    # a 1x1 weight 3*i and 3 biases. torchsummary counts weights and biases of modules, so the learned
+    # constant input (128x4x4) is not in its total.
+    style = 512
+    styled = lambda i, o: (style * i + i) + o * i * 9 + 1 + o
+    to_rgb = lambda i: (style * i + i) + 3 * i + 3
+    expected = 8 * (style * style + style) + styled(128, 128) + to_rgb(128)
+    for previous, channels in ((128, 128), (128, 128), (128, 64), (64, 32)):  # 8, 16, 32, 64 px
+        expected += styled(previous, channels) + styled(channels, channels) + to_rgb(channels)
+    assert expected == 3_701_368
 
     assert main(["summary", "--model", "stylegan2", "--size", "64", "--json"]) == 0
     table = json.loads(capsys.readouterr().out)["generator"]
-    expected = sum(p.numel() for p in Generator(compact_config(64)).parameters())
-    # torchsummary counts only `weight`/`bias` of hooked modules: the constant input is left out.
-    assert 0.999 * expected <= table["total_params"] <= expected
-    assert table["rows"][-1]["output_shape"] == [-1, 3, 64, 64]
+    assert table["total_params"] == expected
+    assert table["input_shape"] == [512]
+    assert table["rows"][0]["output_shape"] == [-1, 512]
+    assert table["rows"][-1] == {"layer": "ToRGB-69", "output_shape": [-1, 3, 64, 64], "params": 3}
+    assert sum(row["params"] for row in table["rows"]) == expected
+
+    assert main(["summary", "--model", "stylegan2", "--size", "64"]) == 0
+    printed = capsys.readouterr().out
+    assert "Total params: 3,701,368" in printed and "[-1, 3, 64, 64]" in printed
