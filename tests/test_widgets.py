@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.aging import OPERATORS, PRESETS
+from helpers.aging import OPERATORS, PRESETS, age_image
 from helpers.plots import figure_png, image_grid, operator_strength_grid, save_grid_png
 from helpers.widgets import CUSTOM, AgingExplorer, preset_strengths, preview
 
@@ -61,12 +61,24 @@ def test_every_slider_at_zero_gives_the_input_back(photo):
 
 
 def test_choosing_a_preset_sets_the_sliders_and_stays_in_preset_mode(photo):
-    explorer = AgingExplorer(photo, preset=CUSTOM)
+    explorer = AgingExplorer(photo, preset=CUSTOM, seed=5)
     explorer.preset.value = "old-print"
     assert explorer.preset.value == "old-print"
-    assert explorer.strengths() == preset_strengths("old-print")
-    expected = preview(photo, None, "old-print", 0)
-    assert np.array_equal(explorer.result.image, expected.image)
+    # Sliders picture the preset: on exactly for its operators, at the middle of each one's range.
+    used = {name: (low + high) / 2 for name, _, low, high in PRESETS["old-print"]}
+    assert set(used) >= {"fading", "sepia", "scratches", "dust"} and "cracks" not in used
+    for name, slider in explorer.sliders.items():
+        assert slider.value == pytest.approx(used.get(name, 0.0), abs=0.005), name
+    assert explorer.sliders["fading"].value == pytest.approx(0.4)
+    assert explorer.sliders["sepia"].value == pytest.approx(0.7)
+    assert explorer.sliders["cracks"].value == 0 and explorer.sliders["oval_mat"].value == 0
+    # The picture is the preset's own random draw for the seed, as aging.age_image makes it.
+    direct = age_image(photo, "old-print", seed=5)
+    assert np.array_equal(explorer.result.image, direct.image)
+    assert np.array_equal(explorer.result.mask, direct.mask)
+    assert not np.array_equal(direct.image, photo)
+    assert np.array_equal(_decoded(explorer.views["aged"]), np.rint(direct.image * 255).astype(np.uint8))
+    assert not np.array_equal(direct.image, age_image(photo, operators=explorer.strengths(), seed=5).image)
 
 
 def test_seed_and_photo_choice_rerender(photo):
