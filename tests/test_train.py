@@ -164,14 +164,54 @@ def test_command_init_starts_from_a_checkpoints_weights(tmp_path, rng):
     assert code == 2  # --init starts a run, --resume continues one
 
 
+def _recording_build(seen: list[dict]):
+    """The tiny pair with a hook on the generator's first conv recording what each training forward pass saw:
+    the batch as prepared (RGB, so channels-last is visible: one channel is contiguous either way), its
+    weight and the dtype it computed in."""
+
+    def recording_build(**config):
+        generator, discriminator, spec = build(**config)
+
+        def record(module, inputs, output):
+            if module.training:
+                seen.append({"autocast": torch.is_autocast_enabled("cpu"), "dtype": output.dtype,
+                             "input_channels_last": inputs[0].is_contiguous(memory_format=torch.channels_last),
+                             "weight_channels_last": module.weight.is_contiguous(memory_format=torch.channels_last)})
+
+        generator.body[0].register_forward_hook(record)
+        return generator, discriminator, spec
+
+    return recording_build
+
+
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # a step fp16 skipped
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, amp):
+def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, amp, monkeypatch):
+    seen = []
+    monkeypatch.setitem(models.BUILDERS, "tiny", _recording_build(seen))
     run = tmp_path / "run"
-    fit(_config(epochs=1, amp=amp, channels_last=True), SyntheticPairs(4), None, run)
+    rgb = {"model_config": {"channels": 3}}
+    fit(_config(epochs=1, amp=amp, channels_last=True, **rgb), SyntheticPairs(4, channels=3), None, run)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    assert len(seen) == 2  # two steps of batch 2
+    assert all(s == {"autocast": True, "dtype": dtype, "input_channels_last": True, "weight_channels_last": True}
+               for s in seen), seen
     scaler = load_checkpoint(run / "last.safetensors", ["scaler"])[0]["scaler"]
     assert (scaler.get("scale", 0) > 0) == (amp == "fp16")  # the grad scaler is saved with its scale
-    assert fit(_config(epochs=2, amp=amp, channels_last=True), SyntheticPairs(4), None, run, resume=True)["steps"] == 4
+    seen.clear()
+    resumed = fit(_config(epochs=2, amp=amp, channels_last=True, **rgb), SyntheticPairs(4, channels=3), None, run,
+                  resume=True)
+    assert resumed["steps"] == 4
+    assert len(seen) == 2 and all(s["dtype"] == dtype and s["input_channels_last"] for s in seen), seen
+
+
+def test_without_mixed_precision_training_stays_float32_and_contiguous(tmp_path, monkeypatch):
+    """The control for the test above: the hook does see the difference."""
+    seen = []
+    monkeypatch.setitem(models.BUILDERS, "tiny", _recording_build(seen))
+    fit(_config(epochs=1, model_config={"channels": 3}), SyntheticPairs(4, channels=3), None, tmp_path / "run")
+    assert seen and all(s == {"autocast": False, "dtype": torch.float32, "input_channels_last": False,
+                              "weight_channels_last": False} for s in seen), seen
 
 
 def test_epoch_batches_split_the_data_between_processes():
