@@ -26,8 +26,9 @@ def wipe(before: np.ndarray, after: np.ndarray, position: float) -> np.ndarray:
     return out
 
 
-def _png(img: np.ndarray) -> bytes:
-    return encode_image(from_float(img) if img.dtype.kind == "f" else img, ".png")
+def _jpeg(img: np.ndarray) -> bytes:
+    """JPEG, not PNG: these are photographs, and a notebook stores every widget's picture in its state."""
+    return encode_image(from_float(img) if img.dtype.kind == "f" else img, ".jpg", jpeg_quality=85)
 
 
 class WipeViewer:
@@ -41,7 +42,7 @@ class WipeViewer:
         self.method = w.Dropdown(options=list(restored), description="restored by")
         self.position = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="wipe",
                                       continuous_update=True, readout=False)
-        self.image = w.Image(format="png", layout=w.Layout(width=f"{display_px}px"))
+        self.image = w.Image(format="jpeg", layout=w.Layout(width=f"{display_px}px"))
         self.method.observe(lambda _: self.show(), names="value")
         self.position.observe(lambda _: self.show(), names="value")
         self.widget = w.VBox([w.HTML(f"<b>{html.escape(title)}</b> (left of the line: restored; right: original)"),
@@ -50,7 +51,7 @@ class WipeViewer:
 
     def show(self) -> np.ndarray:
         picture = wipe(self.original, self.restored[self.method.value], self.position.value)
-        self.image.value = _png(picture)
+        self.image.value = _jpeg(picture)
         return picture
 
     def _ipython_display_(self):
@@ -69,7 +70,7 @@ class ABRater:
 
         self.pairs, self.pictures, self.log, self.rater = pairs, pictures, log, rater
         self.index = 0
-        self.views = [w.Image(format="png", layout=w.Layout(width=f"{display_px}px")) for _ in range(2)]
+        self.views = [w.Image(format="jpeg", layout=w.Layout(width=f"{display_px}px")) for _ in range(2)]
         self.buttons = {choice: w.Button(description=label) for choice, label in
                         (("left", "left is better"), ("same", "about the same"), ("right", "right is better"))}
         for choice, button in self.buttons.items():
@@ -89,8 +90,8 @@ class ABRater:
                 button.disabled = True
             return
         pair = self.pairs[self.index]
-        self.views[0].value = _png(self.pictures[(pair.photo, pair.left)])
-        self.views[1].value = _png(self.pictures[(pair.photo, pair.right)])
+        self.views[0].value = _jpeg(self.pictures[(pair.photo, pair.left)])
+        self.views[1].value = _jpeg(self.pictures[(pair.photo, pair.right)])
         self.status.value = f"pair {self.index + 1} of {len(self.pairs)}: which repair of this photo looks better?"
 
     def choose(self, choice: str) -> dict:
