@@ -14,9 +14,9 @@ generator saved as an fp16 safetensors checkpoint. The U-Net has the bundled che
 `model_config`, e.g. with photo-wide context) but is freshly initialised: speed and memory do not depend
 on the trained weights.
 
-The repair pipeline (bundled detector and tone stages, Telea fill; issue 21) is timed the same way in a
-fresh process: a 256x256 gray photo aged with the `heavy` preset, restored image by image (so the fill has
-real damage to inpaint), and the same 4000x3000 scan.
+The repair pipeline (bundled detector, tone curves fitted to the bundled U-Net, Telea fill; issue 21) is
+timed the same way in a fresh process: a 256x256 gray photo aged with the `heavy` preset, restored image
+by image (so the fill has real damage to inpaint), and the same 4000x3000 scan.
 
 Targets (issue 5): training >= 10x the seed's throughput, inference >= 20x faster, peak training memory
 <= 1/4 of the seed's, the 4000x3000 scan under 2 GB peak RSS, the fp16 checkpoint <= 10 MB.

@@ -495,11 +495,15 @@ def fit_on_all_gpus(*args, **kwargs) -> None:
     import socket
 
     from accelerate import notebook_launcher
+    from accelerate.state import AcceleratorState
 
     gpus = torch.cuda.device_count()
     if gpus < 2:
         fit(*args, **kwargs)
         return
+    # An earlier in-process `fit` (or Accelerator) leaves accelerate's shared state behind, and the launcher
+    # refuses to start while it exists; that state belongs to a finished run, so it is dropped here.
+    AcceleratorState._reset_state(reset_partial_state=True)
     with socket.socket() as sock:  # a free rendezvous port: another run on this machine may hold 29500
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -121,7 +121,7 @@ def test_every_staged_kernel_pushes_with_its_gpu_machine_and_sources(fake_kaggle
         body = pushed[_meta(name)["id"].replace("{user}", "alice")]
         assert body.get("enableGpu", False) is gpu and body.get("enableInternet", False) is internet
         assert body.get("machineShape") == (T4_X2 if gpu else None)
-        assert set(body["datasetDataSources"]) == {"alice/old-photo-repair-src"} | datasets
+        assert set(body["datasetDataSources"]) == {"alice/old-photo-repair-src"} | {d.replace("{user}", "alice") for d in datasets}
         assert set(body.get("kernelDataSources", [])) == {k.replace("{user}", "alice") for k in kernels}
         first_code = next(c for c in json.loads(body["text"])["cells"] if c["cell_type"] == "code")
         assert "helpers/env.py" in first_code["source"], "the first code cell finds the attached source"

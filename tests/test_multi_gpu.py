@@ -70,11 +70,14 @@ def test_fit_on_all_gpus_leaves_cuda_to_the_launched_processes(tmp_path, monkeyp
     """The notebook's path on Kaggle's 2 x T4, rehearsed on the CPU: two GPUs counted, then accelerate's
     notebook_launcher forks one process per GPU. A forked process cannot use CUDA once the parent has
     initialised it ("Cannot re-initialize CUDA in forked subprocess"), so here every CUDA call that
-    initialises it raises when the parent makes it; the forked processes train on the CPU with gloo."""
+    initialises it raises when the parent makes it; the forked processes train on the CPU with gloo. An
+    Accelerator made earlier in this process must not stop the launcher."""
     import torch.cuda
+    from accelerate import Accelerator
 
     from helpers.train import fit_on_all_gpus
 
+    Accelerator(cpu=True)  # an earlier in-process run (a notebook cell, another test) leaves accelerate's state
     parent = os.getpid()
     touched = []
 

@@ -166,7 +166,8 @@ def test_stages_train_with_the_one_loop_and_load_into_the_pipeline(tmp_path, mod
     epoch = summary["history"][-1]
     assert epoch["kind"] == "epoch"
     if model == "detector":
-        assert np.isfinite(epoch["val_loss"]) and {"val_threshold", "val_precision", "val_recall", "val_f1"} <= set(epoch)
+        assert np.isfinite(epoch["val_loss"])
+        assert {"val_threshold", "val_precision", "val_recall", "val_f1"} <= set(epoch)
         assert 0 < epoch["val_threshold"] < 1
     else:
         assert np.isfinite(epoch["val_l1"])

@@ -410,10 +410,11 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     unet, _, unet_spec = build_models("unet", width=8, max_width=16)
     save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet.state_dict()},
                     {"model": "unet", "model_config": unet_spec.config})
-    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o5", "--checkpoint", tmp_path / "unet.safetensors")
-    assert code == 0 and doc["model"] == "unet", err  # alone, a U-Net checkpoint restores by itself
-    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o6", "--checkpoint", tmp_path / "det.safetensors",
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o5",
                          "--checkpoint", tmp_path / "unet.safetensors")
+    assert code == 0 and doc["model"] == "unet", err  # alone, a U-Net checkpoint restores by itself
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o6",
+                         "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "unet.safetensors")
     assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["unet"].endswith("unet.safetensors"), err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o7", "--model", "pipeline",
                        "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "det.safetensors")

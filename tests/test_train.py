@@ -226,12 +226,31 @@ def test_epoch_batches_split_the_data_between_processes():
 
 def test_one_real_seed_dcgan_step(tmp_path):
     """The study's model through the same loop: one step at 256x256, batch 1 (several seconds on a CPU)."""
+    import math
+
+    torch.manual_seed(0)
+    generator, discriminator, spec = models.build_models("seed-dcgan")
+    before = {part: {k: v.clone() for k, v in module.state_dict().items()}
+              for part, module in (("generator", generator), ("discriminator", discriminator))}
     data = SyntheticPairs(1, size=256)
-    result = fit(_config(model="seed-dcgan", epochs=1, batch_size=1), data, None, tmp_path / "run")
+    result = fit(_config(model="seed-dcgan", epochs=1, batch_size=1), data, None, tmp_path / "run",
+                 models=(generator, discriminator, spec))
+    assert result["steps"] == 1
     step = result["history"][0]
+    losses = {k: v for k, v in step.items() if k.startswith(("g_", "d_"))}
+    assert {"g_l1", "g_adv", "d_real", "d_fake"} <= losses.keys()
+    assert all(math.isfinite(v) for v in losses.values()), losses
     assert step["g_l1"] > 0 and step["d_real"] > 0
-    generator, meta = load_generator(tmp_path / "run" / "last.safetensors", "seed-dcgan")
-    assert meta["model"] == "seed-dcgan" and sum(p.numel() for p in generator.parameters()) == 693_696
+    trained = {"generator": generator.state_dict(), "discriminator": discriminator.state_dict()}
+    for part, weights in trained.items():  # the step moved every model, and left nothing NaN
+        assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()), part
+        moved = [k for k, w in weights.items() if w.is_floating_point() and not torch.equal(w, before[part][k])]
+        assert any(k.endswith("weight") for k in moved), f"{part}: one step changed no weight"
+    saved, _ = load_checkpoint(tmp_path / "run" / "last.safetensors", ["generator", "discriminator"])
+    _assert_same(saved, trained)  # the checkpoint holds the weights the step left
+    reloaded, meta = load_generator(tmp_path / "run" / "last.safetensors", "seed-dcgan")
+    _assert_same(reloaded.state_dict(), trained["generator"])
+    assert meta["model"] == "seed-dcgan" and sum(p.numel() for p in reloaded.parameters()) == 693_696
 
 
 # ----------------------------------------------------------------------------- the train command
