@@ -1,6 +1,6 @@
 """The repair pipeline and the U-Net against the study's seed DCGAN, in one run on one machine, 256x256.
 
-    python benchmarks/restorer_vs_seed.py [--out benchmarks/restorer_vs_seed.json] [--batch-sizes 1,4]
+    python benchmarks/restorer_vs_seed.py [--out benchmarks/restorer_vs_seed.json] [--batch-sizes 1,4] [--quick]
                                           [--steps 2] [--scan 4000x3000] [--tile 1024] [--threads N]
 
 Per configuration, each in a fresh Python process (benchmarks/train_speed.py's `measure`, so peak RSS is
@@ -172,8 +172,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int,
                         help="torch threads in every measured process (OMP_NUM_THREADS); default: torch's own. "
                              "1 is steadier on a shared machine, where waiting OpenMP threads distort timings")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: batch size 1, one step, a 320x240 scan in 128 px tiles (not a measurement)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_sizes, args.steps, args.scan, args.tile = "1", 1, "320x240", 128
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by every fresh process below
     if args.child:
