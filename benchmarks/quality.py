@@ -35,7 +35,7 @@ from helpers.aging import OPERATORS, PRESETS
 from helpers.bundle import weights_digest
 from helpers.checkpoints import read_metadata
 from helpers.data import bundled_samples
-from helpers.evaluation import AWAY_PX, Condition, conditions, damage, evaluate, report, summarize
+from helpers.evaluation import AWAY_PX, conditions, evaluate, fill_comparison, report, summarize
 from helpers.io import from_float, read_image
 from helpers.restore import DEFAULT_CHECKPOINTS, load_restorer
 
@@ -73,27 +73,6 @@ def held_out_images(max_images: int | None) -> tuple[dict[str, np.ndarray], dict
             "shared_data": "used" if extra else "absent: bundled samples only",
             "held_out_subjects": list(HELD_OUT), "size": SIZE, "gray": True}
     return clean, info
-
-
-def fill_comparison(clean: dict[str, np.ndarray]) -> dict:
-    """Telea against Navier-Stokes on the *true* damage masks (widened by 1 px, as the pipeline does): PSNR
-    over the filled pixels only, per local-damage operator, so the fill is judged apart from the detector."""
-    from helpers.restore.fill import METHODS, fill, widen
-
-    result = {}
-    for op in ("scratches", "cracks", "dust", "creases", "torn_corners", "oval_mat"):
-        errors = {method: [] for method in METHODS}
-        for index, img in enumerate(clean.values()):
-            aged, mask = damage(img, Condition("operator", op, OPERATOR_STRENGTH), seed=index)
-            region = widen(mask, 1)
-            if not region.any():
-                continue
-            planes = (aged.astype(np.float32) / 255)[None]
-            for method in METHODS:
-                filled = fill(planes, region, method=method)[0]
-                errors[method].append(float(np.mean((filled[region] - img[region] / 255.0) ** 2)))
-        result[op] = {method: round(10 * math.log10(1 / max(np.mean(e), 1e-10)), 2) for method, e in errors.items()}
-    return result
 
 
 def targets_met(methods: dict) -> dict:
@@ -198,7 +177,9 @@ def markdown(result: dict) -> str:
     fills = result.get("fill_on_true_masks_psnr_in_mask")
     if fills:
         lines += ["", "Fill alone, on the *true* damage masks (PSNR over the filled pixels): "
-                  + "; ".join(f"{op} Telea {v['telea']:.1f} / Navier–Stokes {v['ns']:.1f} dB" for op, v in fills.items())
+                  + "; ".join(f"{op} Telea {v['telea']:.1f} / Navier–Stokes {v['ns']:.1f}"
+                              + (f" / learned {v['learned']:.1f}" if "learned" in v else "") + " dB"
+                              for op, v in fills.items())
                   + "."]
     lines += ["", "| target (issue 21) | met | measured |", "|---|---|---|"]
     for name, check in result["targets"].items():
@@ -214,7 +195,7 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: one image, presets only, no seed DCGAN (the JSON has every section)")
     parser.add_argument("--checkpoint", action="append", default=[],
-                        help="a detector or tone checkpoint to use in the pipeline instead of the bundled one")
+                        help="a detector or U-Net checkpoint to use in the pipeline instead of the bundled one")
     parser.add_argument("--out", default=str(HERE / "quality.json"))
     parser.add_argument("--markdown", nargs="?", const=str(HERE / "quality.json"), metavar="FILE",
                         help="print the README tables of a JSON this script wrote, and stop")
@@ -252,8 +233,14 @@ def main():
         same = {m: summarize([r for r in rows_by_method[m] if r["image"] in subset and r["kind"] == "preset"])
                 for m in rows_by_method}
         methods["seed-dcgan"] = network_info(seed_path) | {"subset": note} | report(rows) | {"same_subset": same}
-    print("fill: Telea against Navier-Stokes on the true masks", flush=True)
-    fills = fill_comparison(clean)
+    inpainter = None
+    if DEFAULT_CHECKPOINTS["inpainter"].is_file():
+        from helpers.checkpoints import load_generator
+
+        inpainter = load_generator(DEFAULT_CHECKPOINTS["inpainter"], "inpainter", device="cpu")[0]
+    print("fill: Telea, Navier-Stokes" + (" and the learned fill" if inpainter else "") + " on the true masks",
+          flush=True)
+    fills = fill_comparison(clean, strength=OPERATOR_STRENGTH, inpainter=inpainter)
     result = {"benchmark": "quality", "description": __doc__.split("\n\n")[0], "images": images,
               "fill_on_true_masks_psnr_in_mask": fills,
               "conditions": {"presets": list(PRESETS), "operators": list(OPERATORS),

@@ -183,13 +183,30 @@ class GanTrainer:
         overlap, total = (probability * mask).sum(), probability.sum() + mask.sum()
         return {"bce": F.binary_cross_entropy_with_logits(logits, mask), "dice": 1 - (2 * overlap + 1) / (total + 1)}
 
+    def fill_losses(self, clean: torch.Tensor, mask: torch.Tensor, model=None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """The learned fill's loss, L1 inside the hole: clean photos with the damage masks (widened by a
+        pixel, as the pipeline widens what it fills) cut out and filled by Telea first, as the pipeline
+        will hand them over. Returns (losses, filled, hole)."""
+        from .models.inpainter import conditioned, prefilled
+
+        target = self._prepare(clean)
+        hole = F.max_pool2d((mask.to(self.device) > 0.5).float(), 3, stride=1, padding=1)
+        x = conditioned(prefilled(target, hole), hole)
+        with self.autocast():
+            filled = (model or self.g_train)(x)
+        error = ((filled.float() - target.float()).abs() * hole).sum()
+        return {"l1_in_hole": error / (hole.sum() * target.shape[1]).clamp_min(1)}, filled, hole
+
     def train_step(self, aged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         damaged, target = self._prepare(aged), self._prepare(clean)
-        if self.task == "detect":
+        if self.task in ("detect", "inpaint"):
             self.opt_g.zero_grad(set_to_none=True)
-            with self.autocast():
-                output = self.g_train(damaged)
-            losses = self.stage_losses(output, mask)
+            if self.task == "detect":
+                with self.autocast():
+                    output = self.g_train(damaged)
+                losses = self.stage_losses(output, mask)
+            else:
+                losses = self.fill_losses(clean, mask)[0]
             self.scaler.scale(sum(losses.values())).backward()
             self.scaler.step(self.opt_g)
             self.scaler.update()
@@ -264,14 +281,31 @@ class GanTrainer:
         return metrics, triptychs
 
     @torch.no_grad()
+    def validate_fill(self, loader, samples: int) -> tuple[dict[str, float], list[tuple]]:
+        """The learned fill's validation: L1 inside the holes (`val_loss`, which picks the best checkpoint)
+        and the PSNR over the filled pixels, the measure Telea and Navier-Stokes are compared by."""
+        error, squared, pixels, triptychs = 0.0, 0.0, 0.0, []
+        for _, clean, mask in loader:
+            _, filled, hole = self.fill_losses(clean, mask, self.generator)
+            difference = ((filled.float() - self._prepare(clean).float()) / 2) * hole  # in [0, 1] units
+            error += difference.abs().sum().item()
+            squared += (difference ** 2).sum().item()
+            pixels += hole.sum().item() * clean.shape[1]
+            for c, h, f in zip(clean, hole.cpu(), filled.float().cpu()):
+                if len(triptychs) < samples:
+                    triptychs.append((c.numpy(), (c * (1 - h)).numpy(), ((f + 1) / 2).clamp(0, 1).numpy()))
+        mse = squared / max(pixels, 1)
+        return {"val_loss": error / max(pixels, 1), "val_psnr_in_hole": 10 * math.log10(1 / max(mse, 1e-10))}, triptychs
+
+    @torch.no_grad()
     def validate(self, dataset, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """Mean L1, MSE and PSNR (in [0, 1]) over the validation set; the first `samples` triptychs.
-        The detector reports its own losses and F1 instead (`validate_stage`)."""
+        The pipeline's stages report their own measures instead (`validate_stage`, `validate_fill`)."""
         self.generator.eval()
-        if self.task == "detect":
+        if self.task in ("detect", "inpaint"):
             loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size,
                                                  num_workers=self.config.workers, generator=torch.Generator())
-            result = self.validate_stage(loader, samples)
+            result = (self.validate_stage if self.task == "detect" else self.validate_fill)(loader, samples)
             self.generator.train()
             return result
         totals, count, triptychs = {"val_l1": 0.0, "val_mse": 0.0, "val_psnr": 0.0}, 0, []

@@ -406,7 +406,7 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["detector"].endswith("det.safetensors"), err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o3", "--model", "pipeline",
                        "--checkpoint", tmp_path / "seed.safetensors")
-    assert code == 2 and "a detector and a unet checkpoint" in err
+    assert code == 2 and "a detector, a unet and an inpainter checkpoint" in err
     unet, _, unet_spec = build_models("unet", width=8, max_width=16)
     save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet.state_dict()},
                     {"model": "unet", "model_config": unet_spec.config})
@@ -419,6 +419,16 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o7", "--model", "pipeline",
                        "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "det.safetensors")
     assert code == 2 and "second detector checkpoint" in err
+    inpainter, _, inpainter_spec = build_models("inpainter", width=8, max_width=16)
+    save_checkpoint(tmp_path / "inp.safetensors", {"generator": inpainter.state_dict()},
+                    {"model": "inpainter", "model_config": inpainter_spec.config})
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o8",
+                       "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "inp.safetensors")
+    assert code == 2 and "--fill learned" in err  # an inpainter is no use to Telea
+    code, doc, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o9", "--fill", "learned",
+                         "--checkpoint", tmp_path / "det.safetensors", "--checkpoint", tmp_path / "inp.safetensors")
+    assert code == 0 and doc["model"] == "pipeline", err
+    assert doc["checkpoint"]["inpainter"].endswith("inp.safetensors")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o4", "--model", "unet", "--fill", "ns")
     assert code == 2 and "--fill" in err
 

@@ -19,11 +19,13 @@ def add_arguments(parser):
                         help="restorer (default: the model a lone --checkpoint holds, else pipeline: detect, "
                              "tone, fill, with the bundled detector and U-Net)")
     parser.add_argument("--checkpoint", action="append", default=[],
-                        help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a detector "
-                             "or a U-Net checkpoint (the U-Net guides its tone stage; repeat for both). A lone "
-                             "U-Net checkpoint restores with the U-Net alone unless --model pipeline")
-    parser.add_argument("--fill", default="telea", choices=["telea", "ns"],
-                        help="pipeline: inpainting of the detected damage, Telea or Navier-Stokes (default telea)")
+                        help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a detector, "
+                             "a U-Net (it guides the tone stage) or, with --fill learned, an inpainter checkpoint "
+                             "(repeat for several). A lone U-Net checkpoint restores with the U-Net alone unless "
+                             "--model pipeline")
+    parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
+                        help="pipeline: inpainting of the detected damage: OpenCV's Telea or Navier-Stokes, or the "
+                             "learned inpainter (default telea)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -47,7 +49,7 @@ def _model_of(checkpoints: list[str]) -> str:
     before it is trusted, and an unreadable file has no model: both go to the U-Net's loader, which
     refuses them with the reason."""
     from ..checkpoints import PICKLE_SUFFIXES, read_metadata
-    from ..restore.pipeline import STAGES
+    from ..restore.pipeline import OPTIONAL_STAGES, STAGES
 
     if len(checkpoints) != 1:
         return "pipeline"
@@ -57,7 +59,9 @@ def _model_of(checkpoints: list[str]) -> str:
         model = read_metadata(checkpoints[0]).get("model")
     except (HelpersError, OSError, ValueError):
         return "unet"
-    return "pipeline" if model in STAGES and model not in MODELS else model if model in MODELS else "unet"
+    if model in (STAGES + OPTIONAL_STAGES) and model not in MODELS:
+        return "pipeline"
+    return model if model in MODELS else "unet"
 
 
 def run(args):
@@ -70,9 +74,10 @@ def run(args):
         raise UsageError(f"--overlap {args.overlap} must be less than half of --tile {args.tile}")
     if args.model is None:
         args.model = _model_of(args.checkpoint)
-    if len(args.checkpoint) > (2 if args.model == "pipeline" else 1):
+    if len(args.checkpoint) > (3 if args.model == "pipeline" else 1):
         raise UsageError(f"--checkpoint: the {args.model} model takes "
-                         + ("a detector and a unet checkpoint at most" if args.model == "pipeline" else "one"))
+                         + ("a detector, a unet and an inpainter checkpoint at most" if args.model == "pipeline"
+                            else "one"))
     for checkpoint in args.checkpoint:
         if Path(checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
             raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "

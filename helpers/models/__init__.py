@@ -16,8 +16,9 @@ What the training loop (helpers/train.py) expects from the pair, as the spec dec
   `spec.loss == "ce2"` it is called as discriminator(x, return_logits=True) and returns B x 2 logits
   for cross-entropy (class 1 = real), while its plain forward may end in a Softmax;
 - generator loss = adversarial + spec.l1_weight * L1 (+ spec.mask_weight * BCE(mask_logits, mask)).
-The repair pipeline's detector is registered the same way with a `spec.task` of its own, "detect"
-(generator(x) = damage logits), and no discriminator (None).
+The repair pipeline's stages are registered the same way, each with a `spec.task` of its own and no
+discriminator (None): the detector, "detect" (generator(x) = damage logits), and the learned fill,
+"inpaint" (generator(holed(image, mask)) = the image with the masked pixels filled).
 
 This file imports no torch, so the command line can list model names without loading it.
 """
@@ -34,9 +35,10 @@ BUILDERS = {
     "seed-dcgan": "helpers.models.seed_dcgan:build",
     "unet": "helpers.models.unet:build",
     "detector": "helpers.models.detector:build",
+    "inpainter": "helpers.models.inpainter:build",
 }
 
-TASKS = ("restore", "detect")
+TASKS = ("restore", "detect", "inpaint")
 
 LOSSES = ("ce2", "bce")
 
@@ -56,7 +58,7 @@ class ModelSpec:
     image_size: int | None = None  # a fixed input size (the seed DCGAN: 256), None = any size
     notes: dict[str, Any] = field(default_factory=dict)  # free-form extras a model wants recorded
     # "restore": image -> restored image (GAN + L1); "detect": image -> damage logits (BCE + Dice, no
-    # discriminator)
+    # discriminator); "inpaint": holed clean image + mask -> filled image (L1 inside the mask)
     task: str = "restore"
 
     def __post_init__(self):

@@ -7,9 +7,10 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction: a photo whose tone is fine is left untouched.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
-   surroundings; nothing outside them changes.
+   surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter); nothing outside them changes.
 
-Its checkpoints are the detector's and the U-Net's (`STAGES`); either can be replaced by a file of one."""
+Its checkpoints are the detector's and the U-Net's (`STAGES`), and the inpainter's for the learned fill;
+each can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -24,21 +25,25 @@ from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import luminance, tone_correction
 
 STAGES = ("detector", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
+OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 
 
-def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
+def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[str, Path]:
     """Stage name -> checkpoint: the bundled ones, each replaced by a given file of that stage (the model
-    named in its metadata says which)."""
+    named in its metadata says which); the inpainter's only with `learned_fill`."""
     from ..checkpoints import read_metadata
 
-    chosen, replaced = {stage: DEFAULT_CHECKPOINTS[stage] for stage in STAGES}, {}
+    stages = STAGES + OPTIONAL_STAGES if learned_fill else STAGES
+    chosen, replaced = {stage: DEFAULT_CHECKPOINTS[stage] for stage in stages}, {}
     given = [] if checkpoints is None else [checkpoints] if isinstance(checkpoints, (str, Path)) else checkpoints
     for path in map(Path, given):
         model = read_metadata(path).get("model")
-        if model not in STAGES:
-            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector and a unet "
-                             "checkpoint at most")
+        if model in OPTIONAL_STAGES and not learned_fill:
+            raise UsageError(f"{path}: an {model} checkpoint is used by the learned fill only: add --fill learned")
+        if model not in stages:
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector, a unet and an "
+                             "inpainter checkpoint at most")
         if model in replaced:
             raise UsageError(f"{path}: a second {model} checkpoint (the first: {replaced[model]}); the pipeline "
                              "takes one of each")
@@ -51,20 +56,23 @@ def stage_checkpoints(checkpoints=None) -> dict[str, Path]:
     return chosen
 
 
-def load_stages(checkpoints=None, *, device=None) -> dict:
-    """The pipeline's models: {"detector", "reference" (the U-Net restorer), "threshold", "metadata"}."""
+def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
+    """The pipeline's models: {"detector", "reference" (the U-Net restorer), "inpainter" (None unless
+    `learned_fill`), "threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
 
-    paths = stage_checkpoints(checkpoints)
+    paths = stage_checkpoints(checkpoints, learned_fill=learned_fill)
     device = device or env.device()
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     reference = load_restorer("unet", paths["unet"], device=device)
     if reference.channels != 1:  # the tone stage fits its change to the luminance
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
-    return {"detector": detector, "reference": reference, "threshold": threshold_of(detector_meta),
+    inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
+    return {"detector": detector, "reference": reference, "inpainter": inpainter,
+            "threshold": threshold_of(detector_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
                          "detector": detector_meta}}
 
@@ -73,13 +81,13 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") 
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
-    stages = load_stages(checkpoints, device=device)
+    stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
-                             metadata=stages["metadata"])
+                             inpainter=stages["inpainter"], metadata=stages["metadata"])
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-           tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
+           inpainter=None, tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected), "widened" (what is filled),
     "toned" (all planes after the tone stage) and "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
@@ -90,16 +98,17 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
     return {"mask": mask, "widened": widened, "toned": toned,
-            "restored": fill(toned, widened, method=fill_method)}
+            "restored": fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-                      metadata: dict | None = None) -> Restorer:
-    """A Restorer around stage models already in memory (tests, notebooks): a detector network and the
-    restorer whose tonal change the tone stage fits (the U-Net)."""
+                      inpainter=None, metadata: dict | None = None) -> Restorer:
+    """A Restorer around stage models already in memory (tests, notebooks): a detector network, the
+    restorer whose tonal change the tone stage fits (the U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int):
-        stages = repair(planes, detector, reference, threshold, fill_method=fill_method, tile=tile, overlap=overlap)
+        stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
+                        tile=tile, overlap=overlap)
         return stages["restored"], stages["mask"].astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,

@@ -27,7 +27,8 @@ from .tiling import tiled_forward
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "seed-dcgan": WEIGHTS_DIR / "seed_dcgan.safetensors",
-                       "detector": WEIGHTS_DIR / "detector.safetensors"}
+                       "detector": WEIGHTS_DIR / "detector.safetensors",
+                       "inpainter": WEIGHTS_DIR / "inpainter.safetensors"}
 MODELS = ("pipeline", "unet", "seed-dcgan", "classical")
 DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
 

@@ -1,0 +1,75 @@
+"""The learned fill: a mask-conditioned network that refines OpenCV's Telea fill (`restore --fill learned`).
+
+Input: the photo with its holes already filled by Telea, and the mask, as C + 1 channels in [-1, 1];
+output: the photo with only the masked pixels changed (the composite is part of the model, so nothing
+outside the mask can move). Its last layer starts at zero, so an untrained inpainter *is* Telea, and
+training on clean photos with holes cut by the aging operators' own damage masks (L1 inside them) can only
+move it where that helps. Telea looks a few pixels around each hole; the network sees ~100 px (depth 3),
+enough to continue texture and edges across a scratch.
+
+A first version drew the holes from mid-grey on its own; after 7 CPU epochs it was 2.6 dB behind Telea on
+the held-out holes (docs/pipeline_experiments.md), so the fill now starts from Telea instead of from
+nothing. It reuses the restoring U-Net's trunk like the detector, so it tiles a large scan the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .unet import LayerNorm2d, add_trunk, decode_level, encode, pad_to_multiple, zeroed
+
+
+def prefilled(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """image (B x C x H x W in [-1, 1]) with the pixels under `hole` (B x 1 x H x W, 0/1) filled by Telea."""
+    from ..restore.fill import fill
+
+    planes = ((image.detach().float().cpu() + 1) / 2).numpy()
+    masks = hole.detach().cpu().numpy()[:, 0] > 0.5
+    filled = np.stack([fill(p, m, method="telea") for p, m in zip(planes, masks)])
+    return torch.from_numpy(filled).to(image.device, image.dtype) * 2 - 1
+
+
+def conditioned(base: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The inpainter's input: the Telea-filled image and the hole as one more channel, both in [-1, 1]."""
+    return torch.cat([base, hole * 2 - 1], dim=1)
+
+
+class Inpainter(nn.Module):
+    """conditioned(prefilled(image, hole), hole) (B x (C+1) x H x W, any H, W) -> the image, refined
+    inside the hole only."""
+
+    def __init__(self, channels: int = 1, width: int = 24, depth: int = 3, max_width: int = 96,
+                 bottleneck_blocks: int = 2):
+        super().__init__()
+        self.channels, self.depth = channels, depth
+        widths = add_trunk(self, channels + 1, width, depth, max_width, bottleneck_blocks)
+        self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU(),
+                                  zeroed(nn.Conv2d(widths[0], 4 * channels, 3, padding=1)))
+
+    @property
+    def stride(self) -> int:
+        return 2 ** (self.depth + 1)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        padded = pad_to_multiple(x, self.stride)
+        skips, h = encode(self, padded)
+        for level, skip in enumerate(reversed(skips)):
+            h = decode_level(self, level, h, skip)
+        correction = self.shuffle(self.head(h))[..., :height, :width]
+        base, hole = x[:, :self.channels], (x[:, self.channels:] + 1) / 2
+        return (base + hole * correction).clamp(-1, 1)  # the known pixels pass through exactly
+
+
+def build(channels: int = 1, width: int = 24, depth: int = 3, max_width: int = 96, bottleneck_blocks: int = 2):
+    """The registry's entry point (see helpers/models/__init__.py); task "inpaint", no discriminator."""
+    from . import ModelSpec
+
+    config = {"channels": channels, "width": width, "depth": depth, "max_width": max_width,
+              "bottleneck_blocks": bottleneck_blocks}
+    inpainter = Inpainter(channels, width, depth, max_width, bottleneck_blocks)
+    spec = ModelSpec(name="inpainter", config=config, channels=channels, conditional=False, loss="bce",
+                     task="inpaint", notes={"stride": inpainter.stride, "starts_from": "telea"})
+    return inpainter, None, spec
