@@ -541,4 +541,13 @@ def fit_on_all_gpus(*args, **kwargs) -> None:
     with socket.socket() as sock:  # a free rendezvous port: another run on this machine may hold 29500
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    notebook_launcher(lambda: fit(*args, **kwargs), num_processes=gpus, use_port=str(port))
+    notebook_launcher(_fit_in_fork, args=(args, kwargs), num_processes=gpus, use_port=str(port))
+
+
+def _fit_in_fork(args: tuple, kwargs: dict) -> None:
+    """`fit` in a forked process, on one CPU thread. A parent that has already run a parallel CPU region
+    (an earlier cell, an earlier test) leaves OpenMP's thread pool behind, and a forked child entering its
+    next parallel region with more threads waits forever for threads that were never forked (CI hung here
+    for 90 minutes). The GPUs do the work in these processes; their CPU side is light."""
+    torch.set_num_threads(1)
+    fit(*args, **kwargs)

@@ -71,12 +71,17 @@ def test_fit_on_all_gpus_leaves_cuda_to_the_launched_processes(tmp_path, monkeyp
     notebook_launcher forks one process per GPU. A forked process cannot use CUDA once the parent has
     initialised it ("Cannot re-initialize CUDA in forked subprocess"), so here every CUDA call that
     initialises it raises when the parent makes it; the forked processes train on the CPU with gloo. An
-    Accelerator made earlier in this process must not stop the launcher."""
+    Accelerator made earlier in this process must not stop the launcher, nor must OpenMP threads the
+    parent has already used (a forked child waits for them forever: CI once hung here)."""
     import torch.cuda
     from accelerate import Accelerator
 
     from helpers.train import fit_on_all_gpus
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch.rand(1 << 22).exp_().sum()  # a parallel CPU region in the parent, as an earlier cell would run
+    torch.set_num_threads(threads)
     Accelerator(cpu=True)  # an earlier in-process run (a notebook cell, another test) leaves accelerate's state
     parent = os.getpid()
     touched = []

@@ -2,9 +2,9 @@
 
 Input: the photo with its holes already filled by Telea, and the mask, as C + 1 channels in [-1, 1];
 output: the photo with only the masked pixels changed (the composite is part of the model, so nothing
-outside the mask can move). Its last layer starts at zero, so an untrained inpainter *is* Telea, and
-training on clean photos with holes cut by the aging operators' own damage masks (L1 inside them) can only
-move it where that helps. Telea looks a few pixels around each hole; the network sees ~100 px (depth 3),
+outside the mask can move). Its last layer starts small, so an untrained inpainter is Telea give or take
+a level or two, and training on clean photos with holes cut by the aging operators' own damage masks (L1
+inside them) moves it only where that helps. Telea looks a few pixels around each hole; the network sees ~100 px (depth 3),
 enough to continue texture and edges across a scratch.
 
 A first version drew the holes from mid-grey on its own; after 7 CPU epochs it was 2.6 dB behind Telea on
@@ -18,7 +18,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .unet import LayerNorm2d, add_trunk, decode_level, encode, pad_to_multiple, zeroed
+from .unet import LayerNorm2d, add_trunk, decode_level, encode, pad_to_multiple
+
+INIT_SCALE = 0.1  # the last layer's initial weights, relative to PyTorch's default
 
 
 def prefilled(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
@@ -45,8 +47,12 @@ class Inpainter(nn.Module):
         super().__init__()
         self.channels, self.depth = channels, depth
         widths = add_trunk(self, channels + 1, width, depth, max_width, bottleneck_blocks)
-        self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU(),
-                                  zeroed(nn.Conv2d(widths[0], 4 * channels, 3, padding=1)))
+        self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 4 * channels, 3, padding=1))
+        # Small, not zero: a zero last layer leaves the trunk without gradient, and the correction stayed at
+        # zero for 3 epochs (docs/pipeline_experiments.md); a tenth of the default start is ~0.01 of noise.
+        with torch.no_grad():
+            self.head[-1].weight.mul_(INIT_SCALE)
+            self.head[-1].bias.zero_()
 
     @property
     def stride(self) -> int:
