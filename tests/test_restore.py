@@ -392,6 +392,15 @@ def test_missing_bundled_checkpoint_says_how_to_get_one(tmp_path, capsys, monkey
     assert code == 1 and "python -m helpers train" in err and "--checkpoint" in err and model in err
 
 
+def test_a_missing_checkpoint_file_is_named_before_its_model_is_guessed(tmp_path, capsys):
+    """A mistyped path used to be taken for a U-Net and refused for --fill: the message named the wrong thing."""
+    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "out", "--fill", "learned",
+                       "--checkpoint", tmp_path / "absent.safetensors")
+    assert code == 1 and "absent.safetensors: no such checkpoint file" in err and "unet" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoints(tmp_path, capsys):
     Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     seed, _, seed_spec = build_models("seed-dcgan")

@@ -72,6 +72,9 @@ def run(args):
         raise UsageError("--tile and --overlap must be >= 0 and --max-pixels >= 1")
     if args.tile and args.overlap * 2 >= args.tile:
         raise UsageError(f"--overlap {args.overlap} must be less than half of --tile {args.tile}")
+    for checkpoint in args.checkpoint:  # before anything is inferred from it
+        if not Path(checkpoint).is_file():
+            raise HelpersError(f"{checkpoint}: no such checkpoint file")
     if args.model is None:
         args.model = _model_of(args.checkpoint)
     if len(args.checkpoint) > (3 if args.model == "pipeline" else 1):

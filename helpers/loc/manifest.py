@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
-import tempfile
 from io import StringIO
 from pathlib import Path
 
@@ -26,21 +24,6 @@ DUPLICATE_PREFIX = "duplicate of "
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then link it into place: the link fails if
-    `path` exists (FileExistsError), so no reader ever sees a partial file and nothing is overwritten."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 class Manifest:

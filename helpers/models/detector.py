@@ -15,31 +15,21 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .unet import LayerNorm2d, add_trunk, decode_level, encode, pad_to_multiple
+from .unet import LayerNorm2d, TrunkNet
 
 
-class DamageDetector(nn.Module):
+class DamageDetector(TrunkNet):
     """x in [-1, 1], B x C x H x W with any H, W -> damage logits B x 1 x H x W."""
 
     def __init__(self, channels: int = 1, width: int = 24, depth: int = 3, max_width: int = 96,
                  bottleneck_blocks: int = 2):
-        super().__init__()
-        self.channels, self.depth = channels, depth
-        widths = add_trunk(self, channels, width, depth, max_width, bottleneck_blocks)
-        self.head = nn.Sequential(LayerNorm2d(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 4, 3, padding=1))
+        super().__init__(channels, width, depth, max_width, bottleneck_blocks)
+        self.channels = channels
+        self.head = nn.Sequential(LayerNorm2d(self.widths[0]), nn.SiLU(), nn.Conv2d(self.widths[0], 4, 3, padding=1))
         nn.init.constant_(self.head[-1].bias, -4.0)  # damage is rare: start by predicting little of it
 
-    @property
-    def stride(self) -> int:
-        return 2 ** (self.depth + 1)
-
     def forward(self, x):
-        height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.stride)
-        skips, h = encode(self, padded)
-        for level, skip in enumerate(reversed(skips)):
-            h = decode_level(self, level, h, skip)
-        return self.shuffle(self.head(h))[..., :height, :width]
+        return self.head_output(x)
 
 
 def build(channels: int = 1, width: int = 24, depth: int = 3, max_width: int = 96, bottleneck_blocks: int = 2):

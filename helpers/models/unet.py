@@ -133,6 +133,29 @@ def decode_level(module: nn.Module, level: int, h, skip):
     return module.decoder[-1 - level](F.interpolate(module.up[-1 - level](h), scale_factor=2.0, mode="nearest") + skip)
 
 
+class TrunkNet(nn.Module):
+    """A plain U-Net trunk (no context, no FiLM) ending in a head at full resolution: the detector's and
+    the inpainter's common part. Subclasses build `self.head` (4 x out channels: it feeds the shuffle)."""
+
+    def __init__(self, in_channels: int, width: int, depth: int, max_width: int, bottleneck_blocks: int):
+        super().__init__()
+        self.depth = depth
+        self.widths = add_trunk(self, in_channels, width, depth, max_width, bottleneck_blocks)
+
+    @property
+    def stride(self) -> int:
+        """Inputs are padded to a multiple of this; tiles of a large scan start on multiples of it."""
+        return 2 ** (self.depth + 1)
+
+    def head_output(self, x):
+        """The head's output for x at x's size: padded for the trunk, cropped back."""
+        height, width = x.shape[-2:]
+        skips, h = encode(self, pad_to_multiple(x, self.stride))
+        for level, skip in enumerate(reversed(skips)):
+            h = decode_level(self, level, h, skip)
+        return self.shuffle(self.head(h))[..., :height, :width]
+
+
 class UNetGenerator(nn.Module):
     """x in [-1, 1], B x C x H x W with any H, W -> (restored in [-1, 1], damage-mask logits B x 1 x H x W)."""
 
