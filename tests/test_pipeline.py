@@ -15,11 +15,11 @@ from helpers.data import AgedDataset, bundled_samples
 from helpers.io import from_float, read_image, to_float
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
-from helpers.restore.fill import fill, widen
+from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen
 from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves
 from helpers.models.inpainter import conditioned, prefilled
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
-from helpers.restore.tone import GATE_FROM, GATE_TO, gate, tone_correction
+from helpers.restore.tone import GATE_FROM, GATE_TO, gate, luminance, tone_correction
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -106,7 +106,7 @@ def test_the_tone_stage_leaves_a_photo_whose_tone_is_fine_untouched():
     nudge = (GATE_FROM - 0.5) / 255 * np.sign(x - 0.5)  # a spurious brightening left, darkening right
     damaged = img > 0.9
     spurious = _reference(lambda planes: planes + nudge - 0.8 * damaged)  # what it does to the scratch must not count
-    assert not tone_correction(spurious, img, damaged, tile=1024, overlap=128).any()
+    assert not tone_correction(spurious, img, damaged, tile=1024, overlap=128)[0].any()
     stages = repair(img[None], _BrightThings(), spurious, 0.5)
     assert stages["mask"].sum() == 3 * 96
     np.testing.assert_array_equal(stages["toned"][0], img)
@@ -120,7 +120,7 @@ def test_the_tone_stage_corrects_a_faded_photo():
     faded = (0.5 * clean + 0.35).astype(np.float32)
     undo = _reference(lambda planes: (planes - 0.35) / 0.5)  # the U-Net, were it perfect
     damaged = np.zeros(clean.shape, bool)
-    corrected = faded + tone_correction(undo, faded, damaged, tile=1024, overlap=128)
+    corrected = faded + tone_correction(undo, faded, damaged, tile=1024, overlap=128)[0]
     assert metrics.psnr(clean, corrected) > metrics.psnr(clean, faded) + 15
     middle = np.full(clean.shape, (GATE_FROM + GATE_TO) / 2 / 255, np.float32)
     assert gate(middle, damaged) == pytest.approx(0.5) and gate(2 * middle, damaged) == 1.0
@@ -153,6 +153,35 @@ def test_pipeline_fills_what_its_detector_finds_in_color_and_keeps_the_rest():
     assert metrics.psnr(from_float(rgb), restored) > metrics.psnr(from_float(rgb), from_float(scratched)) + 5
     far = ~widen(found, 2)
     assert np.abs(restored[far].astype(int) - from_float(scratched)[far].astype(int)).max() <= 1
+
+
+def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_smooth_guess_deep_inside():
+    """A 3 px scratch is Telea's alone; a 40 px corner hole's interior follows the U-Net where it repainted
+    (left half) and a smoothed fill where it left the damage (right half); nothing outside a hole moves,
+    and a colour photo gets one shift on all channels."""
+    luma = _photo()
+    mask = np.zeros_like(luma, dtype=bool)
+    mask[60:63, :] = True  # thin: its centre is 1.5 px from the border, short of DEEP_FROM
+    mask[:40, :40] = True  # wide: a torn corner
+    planes = np.stack([luma, luma * 0.9, luma * 0.8])
+    filled = fill(planes, mask)
+    repaint = luma.copy()
+    repaint[:40, :20] = (luma[:40, :20] + 0.5) % 1.0  # the U-Net repainted the corner's left half, not the rest
+    out = fill_deep(filled, mask, luma, repaint)
+    assert out.dtype == filled.dtype and out.shape == filled.shape
+    np.testing.assert_array_equal(out[:, ~mask], planes[:, ~mask])
+    np.testing.assert_array_equal(out[:, 60:63, 50:], filled[:, 60:63, 50:])
+    assert 1.5 < DEEP_FROM
+    shift = out - filled
+    unclipped = ((out > 0) & (out < 1)).all(axis=0)
+    np.testing.assert_allclose(shift[0][unclipped], shift[2][unclipped], atol=1e-6)  # chroma kept
+    base = luminance(filled)
+    deep_left, deep_right = (slice(8, 32), slice(8, 14)), (slice(8, 32), slice(26, 32))
+    np.testing.assert_allclose(luminance(out)[deep_left], repaint[deep_left], atol=1e-5)
+    smooth = cv2.GaussianBlur(base, (0, 0), 6.0)[deep_right]  # where the U-Net kept the damage: a smooth guess
+    np.testing.assert_allclose(luminance(out)[deep_right], smooth, atol=1e-5)
+    assert np.abs(base[deep_right] - smooth).mean() > 0.01  # and that differs from Telea's streaks
+    assert fill_deep(filled, np.zeros_like(mask), luma, repaint) is filled
 
 
 def test_the_inpainter_starts_as_telea_changes_only_the_hole_and_learns():

@@ -1,10 +1,10 @@
-"""Stage 2 of the pipeline: fill the destroyed pixels, and only those.
+"""Stage 3 of the pipeline: fill the destroyed pixels, and only those.
 
 OpenCV's inpainting (Telea's fast marching, or Navier-Stokes) propagates the surrounding picture into the
 mask; the learned fill (helpers/models/inpainter.py) refines Telea's result with a network trained on
-holes cut by the aging operators' masks. The mask is first widened a little (the anti-aliased rim of a scratch is damaged
-too, though below the detector's threshold); every pixel outside the widened mask is returned exactly as
-it came in.
+holes cut by the aging operators' masks. The mask is first widened a little (the anti-aliased rim of a
+scratch is damaged too, though below the detector's threshold); deep inside wide holes `fill_deep` takes
+over from the border-continuing fill. Every pixel outside the widened mask is returned exactly as it came in.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 
 METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "learned": None}
+DEEP_FROM, DEEP_RAMP = 2.0, 4.0  # px into a hole where `fill_deep` starts taking over, and over how many px
+TRUSTED_CHANGE = 0.2  # the U-Net's change to a pixel ([0, 1] units) at which its repaint is fully trusted
+SMOOTH_SIGMA = 6.0  # px: the smoothed fill deep in a hole the U-Net left alone
 
 
 def widen(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -63,3 +66,28 @@ def fill(planes: np.ndarray, mask: np.ndarray, *, method: str = "telea", radius:
         filled = cv2.inpaint(plane16, mask8, radius, METHODS[method]).astype(np.float32) / 65535.0
         out[index] = np.where(mask, filled, plane)
     return out
+
+
+def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray) -> np.ndarray:
+    """`filled` (C x H x W) with the inside of wide holes replaced. Telea continues a hole's border inward:
+    right for a 1-6 px scratch, long streaks across a torn corner or an oval mat tens of pixels deep. From
+    DEEP_FROM px inside a hole (fully DEEP_FROM + DEEP_RAMP px in), the fill gives way to the U-Net's
+    `repaint` (its output for the photo's `luma`, at any size) where the U-Net changed the pixel (it learned
+    mats, tarnish and flakes), and to the smoothed fill where it left the pixel as it was (a torn corner it
+    never learned): where the content is gone, a smooth guess is the least-squares one. Measured on the
+    benchmark photos: five presets +2.30 -> +2.80 dB, no operator worse (docs/pipeline_experiments.md).
+    The luminance shift is added to every channel, which keeps a colour photo's chroma."""
+    if not mask.any():
+        return filled
+    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    weight = np.clip((depth - DEEP_FROM) / DEEP_RAMP, 0.0, 1.0)
+    if not weight.any():
+        return filled
+    from .tone import luminance
+
+    if repaint.shape != luma.shape:
+        repaint = cv2.resize(repaint, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    base = luminance(filled)
+    trust = np.clip(np.abs(repaint - luma) / TRUSTED_CHANGE, 0.0, 1.0)
+    target = trust * repaint + (1 - trust) * cv2.GaussianBlur(base, (0, 0), SMOOTH_SIGMA)
+    return np.clip(filled + (weight * (target - base))[None], 0.0, 1.0).astype(filled.dtype)

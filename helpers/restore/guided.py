@@ -89,8 +89,10 @@ def fit_curves(source: np.ndarray, target: np.ndarray, weight: np.ndarray, cells
     return solution.reshape(gh, gw, KNOTS).transpose(2, 0, 1).astype(np.float32)
 
 
-def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int) -> np.ndarray:
-    """The luma with the reference restorer's tonal correction, fitted as curves and applied at full size."""
+def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(the luma with the reference restorer's tonal correction, fitted as curves and applied at full size;
+    the reference's own output at the work size, which the fill uses deep inside wide holes)."""
     import torch
 
     height, width = luma.shape
@@ -99,6 +101,7 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     small = luma if scale == 1.0 else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     keep = ~damaged if scale == 1.0 else cv2.resize(damaged.astype(np.float32), size, interpolation=cv2.INTER_AREA) == 0
     restored = reference.run(small[None].astype(np.float32), tile, overlap)[0][0]
+    repaint = restored
     fit_scale = min(1.0, FIT_SIDE / min(small.shape))
     if fit_scale < 1.0:  # area-averaging both sides of the fit keeps their tone, and a quarter of the work
         fit_size = (max(1, round(small.shape[1] * fit_scale)), max(1, round(small.shape[0] * fit_scale)))
@@ -108,7 +111,7 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     cells = (max(1, round(CELLS_ACROSS * small.shape[0] / short)), max(1, round(CELLS_ACROSS * small.shape[1] / short)))
     curves = fit_curves(small.astype(np.float64), restored.astype(np.float64), keep, cells)
     x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
-    return apply_in_strips(x, torch.from_numpy(curves)[None, None] * 2)  # offsets in [-1, 1] units
+    return apply_in_strips(x, torch.from_numpy(curves)[None, None] * 2), repaint  # offsets in [-1, 1] units
 
 
 def apply_curves(x, curves, rows: tuple[int, int] | None = None, height: int | None = None):

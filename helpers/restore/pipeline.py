@@ -7,7 +7,8 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction: a photo whose tone is fine is left untouched.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
-   surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter); nothing outside them changes.
+   surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
+   (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
 Its checkpoints are the detector's and the U-Net's (`STAGES`), and the inpainter's for the learned fill;
 each can be replaced by a file of one."""
@@ -20,7 +21,7 @@ import numpy as np
 
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
-from .fill import METHODS, fill, widen
+from .fill import METHODS, fill, fill_deep, widen
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import luminance, tone_correction
 
@@ -94,11 +95,11 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
-    correction = tone_correction(reference, luma, widened, tile=tile, overlap=overlap)
+    correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
-    return {"mask": mask, "widened": widened, "toned": toned,
-            "restored": fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)}
+    filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
+    return {"mask": mask, "widened": widened, "toned": toned, "restored": fill_deep(filled, widened, luma, repaint)}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",

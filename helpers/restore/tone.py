@@ -48,11 +48,13 @@ def gate(correction: np.ndarray, damaged: np.ndarray) -> float:
     return float(np.clip((size - GATE_FROM) / (GATE_TO - GATE_FROM), 0.0, 1.0))
 
 
-def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int) -> np.ndarray:
-    """H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction as
-    curves, scaled by `gate`."""
-    correction = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap) - luma
+def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
+    as curves, scaled by `gate`; the reference's output at its work size, for `fill.fill_deep`)."""
+    toned, repaint = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap)
+    correction = toned - luma
     keep = gate(correction, damaged)
     if keep < 1.0:
         correction *= keep
-    return correction
+    return correction, repaint
