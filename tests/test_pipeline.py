@@ -179,7 +179,7 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
     deep_left, deep_right = (slice(8, 32), slice(8, 14)), (slice(8, 32), slice(26, 32))
     np.testing.assert_allclose(luminance(out)[deep_left], repaint[deep_left], atol=1e-5)
     smooth = cv2.GaussianBlur(base, (0, 0), 6.0)[deep_right]  # where the U-Net kept the damage: a smooth guess
-    np.testing.assert_allclose(luminance(out)[deep_right], smooth, atol=1e-5)
+    np.testing.assert_allclose(luminance(out)[deep_right], smooth, atol=1e-4)
     assert np.abs(base[deep_right] - smooth).mean() > 0.01  # and that differs from Telea's streaks
     assert fill_deep(filled, np.zeros_like(mask), luma, repaint) is filled
 

@@ -80,14 +80,22 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     if not mask.any():
         return filled
     depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    weight = np.clip((depth - DEEP_FROM) / DEEP_RAMP, 0.0, 1.0)
-    if not weight.any():
+    deep = depth > DEEP_FROM
+    if not deep.any():
         return filled
     from .tone import luminance
 
+    # Only the box around the deep pixels, plus the blur's reach: a scan with a few mats or corners does
+    # not pay for full-size temporaries.
+    reach = int(4 * SMOOTH_SIGMA) + 1
+    rows, cols = np.flatnonzero(deep.any(axis=1)), np.flatnonzero(deep.any(axis=0))
+    box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1), slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
     if repaint.shape != luma.shape:
         repaint = cv2.resize(repaint, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
-    base = luminance(filled)
-    trust = np.clip(np.abs(repaint - luma) / TRUSTED_CHANGE, 0.0, 1.0)
-    target = trust * repaint + (1 - trust) * cv2.GaussianBlur(base, (0, 0), SMOOTH_SIGMA)
-    return np.clip(filled + (weight * (target - base))[None], 0.0, 1.0).astype(filled.dtype)
+    weight = np.clip((depth[box] - DEEP_FROM) / DEEP_RAMP, 0.0, 1.0)
+    base = luminance(filled[(slice(None), *box)])
+    trust = np.clip(np.abs(repaint[box] - luma[box]) / TRUSTED_CHANGE, 0.0, 1.0)
+    target = trust * repaint[box] + (1 - trust) * cv2.GaussianBlur(base, (0, 0), SMOOTH_SIGMA)
+    out = filled.copy()
+    out[(slice(None), *box)] = np.clip(filled[(slice(None), *box)] + (weight * (target - base))[None], 0.0, 1.0)
+    return out
