@@ -33,6 +33,10 @@ class ImageWriteError(HelpersError):
     """An output that cannot or must not be written; the message is 'path: reason'."""
 
 
+class OutputExistsError(ImageWriteError):
+    """The output's name is taken and replacing it was not asked for (a caller may judge the file there)."""
+
+
 def _png_is_16bit_color(path: Path) -> bool:
     """Pillow reduces 16-bit RGB(A) PNGs to 8 bits, so those are decoded with OpenCV instead."""
     with open(path, "rb") as handle:
@@ -221,7 +225,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
         if _resolve(Path(other)) == target:
             raise ImageWriteError(f"{path}: refusing to write over an input file")
     if path.exists() and not overwrite:
-        raise ImageWriteError(f"{path}: already exists (use --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: already exists (use --overwrite to replace it)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -238,7 +242,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
         else:
             _link_exclusively(tmp, path)
     except FileExistsError:
-        raise ImageWriteError(f"{path}: already exists (use --overwrite to replace it)") from None
+        raise OutputExistsError(f"{path}: already exists (use --overwrite to replace it)") from None
     except BaseException as err:
         if isinstance(err, OSError):
             raise ImageWriteError(f"{path}: cannot write ({err.strerror or err})") from None

@@ -19,7 +19,7 @@ import requests
 from PIL import Image, UnidentifiedImageError
 
 from ..cli import Report, info
-from ..io import DEFAULT_MAX_PIXELS, atomic_write_bytes
+from ..io import DEFAULT_MAX_PIXELS, OutputExistsError, atomic_write_bytes
 from .api import (DEFAULT_API_BASE, Listing, collection_params, collection_url, item_url, parse_collection_page,
                   parse_item)
 from .http import LocRequestError, LocStopped, PoliteSession
@@ -101,10 +101,12 @@ def _fetch_item(session: PoliteSession, settings: FetchSettings, manifest: Manif
         return DUPLICATE_PREFIX + twin
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in listing.item_id) + suffix
     path = manifest.folder / name
-    if not path.exists():
-        atomic_write_bytes(path, data)  # never replaces: a file that appears meanwhile stops the run
-    elif sha256_hex(path.read_bytes()) != sha:  # left by a run stopped between the file and its row
-        raise LocRequestError(f"{path}: exists with other content and is not in the manifest; not replaced")
+    try:
+        atomic_write_bytes(path, data)  # the final name is created exclusively: never replaced
+    except OutputExistsError:  # left by a run stopped between the file and its row: keep it if identical
+        if sha256_hex(path.read_bytes()) != sha:
+            raise LocRequestError(f"{path}: exists with other content and is not in the manifest; "
+                                  "not replaced") from None
     manifest.record(record, DOWNLOADED, sha=sha, file=name)
     return DOWNLOADED
 
