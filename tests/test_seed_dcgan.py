@@ -115,3 +115,10 @@ def test_restore_with_the_bundled_seed_dcgan(tmp_path, capsys):
     assert restored.shape == aged.shape == (200, 230)
     assert np.abs(restored - aged).mean() > 1  # the network ran
     assert np.corrcoef(restored.ravel(), clean.astype(float).ravel())[0, 1] > 0.5  # and kept the photo
+
+
+@pytest.mark.parametrize("model", ["detector", "inpainter"])
+def test_summary_prints_the_pipeline_stages_which_have_no_discriminator(capsys, model):
+    assert main(["summary", "--model", model, "--size", "64", "--json"]) == 0
+    tables = json.loads(capsys.readouterr().out)
+    assert "discriminator" not in tables and tables["generator"]["total_params"] > 10_000

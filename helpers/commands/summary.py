@@ -1,5 +1,6 @@
-"""`python -m helpers summary --model seed-dcgan|unet|stylegan2`: the torchsummary tables of a model's
-generator and discriminator, as the study printed them; with --json, the rows as data instead.
+"""`python -m helpers summary --model NAME`: the torchsummary tables of a model's generator and
+discriminator (the pipeline's stages have none), as the study printed them; with --json, the rows as data
+instead.
 
 StyleGAN2 has no discriminator here (inversion only needs the generator): its one table is the compact
 generator at --size, fed a latent z."""
@@ -57,8 +58,10 @@ def tables(name: str = "seed-dcgan", size: int = 256, channels: int = 1) -> dict
     generator, discriminator, spec = build_models(name, channels=channels)
     if spec.image_size and size != spec.image_size:
         raise UsageError(f"{name} takes {spec.image_size}x{spec.image_size} inputs only, not {size}")
-    return {"generator": _table(generator, (spec.channels, size, size)),
-            "discriminator": _table(discriminator, (spec.discriminator_channels, size, size))}
+    result = {"generator": _table(generator, (spec.notes.get("input_channels", spec.channels), size, size))}
+    if discriminator is not None:  # the pipeline's stages have none
+        result["discriminator"] = _table(discriminator, (spec.discriminator_channels, size, size))
+    return result
 
 
 def run(args) -> Report:

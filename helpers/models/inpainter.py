@@ -70,5 +70,6 @@ def build(channels: int = 1, width: int = 24, depth: int = 3, max_width: int = 9
               "bottleneck_blocks": bottleneck_blocks}
     inpainter = Inpainter(channels, width, depth, max_width, bottleneck_blocks)
     spec = ModelSpec(name="inpainter", config=config, channels=channels, conditional=False, loss="bce",
-                     task="inpaint", notes={"stride": inpainter.stride, "starts_from": "telea"})
+                     task="inpaint", notes={"stride": inpainter.stride, "starts_from": "telea",
+                                               "input_channels": channels + 1})
     return inpainter, None, spec
