@@ -177,6 +177,14 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
+def vary_exposure(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The clean photo as another exposure of the same scene: a gamma and a gain (highlights clip to white,
+    as in a product shot on a white ground). Photo collections lean to mid-tones, and the damage detector
+    trained on them alone found no dust at all on a ground brighter than 0.85 (0.92 recall at 0.8)."""
+    gamma, gain = np.exp(rng.uniform(-0.5, 0.5)), np.exp(rng.uniform(-0.4, 0.5))
+    return np.clip(gain * np.power(clean, gamma, dtype=np.float32), 0.0, 1.0).astype(np.float32)
+
+
 class AgedDataset(torch.utils.data.Dataset):
     """Clean photos from any folder or file list, aged freshly for every item.
 
@@ -185,13 +193,14 @@ class AgedDataset(torch.utils.data.Dataset):
     are dropped at construction (`skipped` lists why); check='full' decodes every file instead of
     reading headers only. `crop` cuts a crop x crop window (random when training) out of the aged
     size x size image: small windows train faster while the damage keeps the scale it has at `size`.
+    `exposure`: the share of training items whose clean photo is first re-exposed (`vary_exposure`).
     Works in DataLoader workers (the state is plain data).
     """
 
     def __init__(self, source: str | Path | Iterable[str | Path], *, size: int = 256, gray: bool = True,
                  presets: str | Sequence[str] = "seed", strength: float | tuple[float, float] = (0.5, 1.0),
                  seed: int = 0, train: bool = False, check: str = "header",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None, exposure: float = 0.0):
         from .aging import PRESETS
 
         sources = [source] if isinstance(source, (str, Path)) else list(source)
@@ -206,10 +215,12 @@ class AgedDataset(torch.utils.data.Dataset):
             raise UsageError(f"size must be positive (items are batched), got {size}")
         if crop is not None and not 0 < crop <= size:
             raise UsageError(f"crop must lie in [1, size={size}], got {crop}")
+        if not 0.0 <= exposure <= 1.0:
+            raise UsageError(f"exposure must lie in [0, 1] (a share of the items), got {exposure}")
         if check not in ("header", "full"):
             raise UsageError(f"check must be 'header' or 'full', got {check!r}")
         self.size, self.gray, self.seed, self.train, self.max_pixels = size, gray, seed, train, max_pixels
-        self.crop = crop
+        self.crop, self.exposure = crop, exposure
         self.epoch = 0
         files, problems = find_images(sources)
         self.files, self.skipped = _usable_files(files, check, max_pixels)
@@ -248,6 +259,8 @@ class AgedDataset(torch.utils.data.Dataset):
         clean = prepare_clean(img, self.size, self.gray, rng if self.train else None)
         if self.train and rng.random() < 0.5:
             clean = np.ascontiguousarray(clean[:, ::-1])
+        if self.train and self.exposure > 0 and rng.random() < self.exposure:  # no draw when off: old runs replay
+            clean = vary_exposure(clean, rng)
         preset = self.presets[int(rng.integers(len(self.presets)))]
         strength = float(rng.uniform(*self.strength))
         result = age_image(clean, preset, strength=strength, seed=int(rng.integers(2**63)))

@@ -5,7 +5,6 @@ traceback, a bad --device is a usage error, and a broken manifest or checkpoint 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

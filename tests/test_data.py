@@ -13,7 +13,7 @@ from helpers import HelpersError, UsageError
 from helpers.age_folder import AgeSettings, age_folder, prepare_clean
 from helpers.data import (IMAGENETTE_CLASSES, IMAGENETTE_SPLIT_SIZES, AgedDataset, PairedFolderDataset,
                           age_imagenette, bundled_samples, find_imagenette, imagenette_source,
-                          imagenette_split)
+                          imagenette_split, vary_exposure)
 
 
 def _photo(path: Path, seed: int, size=(40, 56), mode="RGB") -> Path:
@@ -100,6 +100,34 @@ def test_aged_dataset_crops_are_windows_of_the_whole_aged_item(photo_folder):
     for bad in (0, 33):
         with pytest.raises(UsageError, match="crop must lie in"):
             AgedDataset(photo_folder, size=32, crop=bad)
+
+
+def test_exposure_jitter_reexposes_some_clean_training_photos_and_nothing_else(photo_folder):
+    """A share of the training items gets a re-exposed clean photo (aged from it, so the pair still agrees);
+    off, items are what they always were; validation items never change."""
+    plain = AgedDataset(photo_folder, size=32, presets="local", seed=3, train=True)
+    jittered = AgedDataset(photo_folder, size=32, presets="local", seed=3, train=True, exposure=1.0)
+    assert all(_same(plain[i], AgedDataset(photo_folder, size=32, presets="local", seed=3, train=True,
+                                           exposure=0.0)[i]) for i in range(len(plain)))
+    changed = [not torch.equal(plain[i][1], jittered[i][1]) for i in range(len(plain))]
+    assert all(changed) and _same(jittered[1], jittered[1])
+    for i in range(len(plain)):  # the damage is drawn on the re-exposed photo, where it is still visible
+        aged, clean, mask = jittered[i]
+        assert (mask > 0).any() and (aged - clean).abs()[mask > 0].mean() > 0.03
+    val = AgedDataset(photo_folder, size=32, presets="local", seed=3, exposure=1.0)
+    assert _same(val[0], AgedDataset(photo_folder, size=32, presets="local", seed=3)[0])
+    with pytest.raises(UsageError, match="exposure must lie in"):
+        AgedDataset(photo_folder, exposure=1.5)
+
+
+def test_vary_exposure_spans_dark_to_clipped_white():
+    ramp = np.linspace(0, 1, 256, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    results = [vary_exposure(ramp, rng) for _ in range(200)]
+    assert all(r.dtype == np.float32 and r.min() >= 0 and r.max() <= 1 for r in results)
+    assert all(np.all(np.diff(r) >= 0) for r in results)  # a tone curve: the order of levels is kept
+    assert max((r >= 0.999).mean() for r in results) > 0.3  # some clip a third of the levels to white
+    assert min(r.mean() for r in results) < 0.35 < 0.6 < max(r.mean() for r in results)
 
 
 def test_aged_dataset_skips_unreadable_files_and_counts_them(photo_folder):

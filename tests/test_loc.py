@@ -177,7 +177,7 @@ def test_limit_and_query_choose_what_is_held(fake, tmp_path):
 
 def test_faults_are_retried_or_named_and_a_rerun_fetches_only_what_is_missing(fake, tmp_path):
     out, clock = tmp_path / "loc", FakeClock()
-    iiif = f"/iiif/service:pnp:dag:{{}}/full/!64,64/0/default.jpg"
+    iiif = "/iiif/service:pnp:dag:{}/full/!64,64/0/default.jpg"
     fake.faults = {
         "/collections/daguerreotypes/": ["500", "badjson"],
         "/item/2004664001/": ["429:7"],  # Retry-After obeyed (in simulated time)

@@ -18,6 +18,7 @@ from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
 from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen
 from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves
 from helpers.models.inpainter import conditioned, prefilled
+from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
 from helpers.restore.tone import GATE_FROM, GATE_TO, gate, luminance, tone_correction
 from helpers.train import TrainConfig, fit
@@ -125,6 +126,22 @@ def test_the_tone_stage_corrects_a_faded_photo():
     middle = np.full(clean.shape, (GATE_FROM + GATE_TO) / 2 / 255, np.float32)
     assert gate(middle, damaged) == pytest.approx(0.5) and gate(2 * middle, damaged) == 1.0
     assert gate(middle, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
+
+
+def test_the_user_can_overrule_the_tone_gate_both_ways():
+    """`off` drops even a fade's correction (a matte look that is intended); `on` keeps even a nudge the
+    gate would drop."""
+    clean = _photo(0, 96)
+    faded = (0.5 * clean + 0.35).astype(np.float32)
+    undo = _reference(lambda planes: (planes - 0.35) / 0.5)
+    nudge = _reference(lambda planes: planes + 2 / 255)
+    damaged = np.zeros(clean.shape, bool)
+    assert not tone_correction(undo, faded, damaged, tile=1024, overlap=128, mode="off")[0].any()
+    assert not tone_correction(nudge, clean, damaged, tile=1024, overlap=128)[0].any()
+    kept = tone_correction(nudge, clean, damaged, tile=1024, overlap=128, mode="on")[0]
+    assert abs(255 * kept.mean() - 2) < 0.5
+    with pytest.raises(UsageError, match="tone must be one of"):
+        load_pipeline(tone="sometimes")
 
 
 def test_fill_changes_only_the_widened_mask_and_repairs_a_scratch():

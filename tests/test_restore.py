@@ -25,8 +25,10 @@ from PIL import Image
 from helpers import restore as restore_module
 from helpers.__main__ import main
 from helpers.checkpoints import save_checkpoint
+from helpers.data import bundled_samples
 from helpers.io import read_image
 from helpers.models import build_models
+from helpers.restore import DEFAULT_CHECKPOINTS
 from images import gradient, png_header_only
 
 TINY = {"channels": 1, "width": 8, "depth": 2, "max_width": 16, "bottleneck_blocks": 1, "disc_width": 8}
@@ -440,6 +442,30 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert doc["checkpoint"]["inpainter"].endswith("inp.safetensors")
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o4", "--model", "unet", "--fill", "ns")
     assert code == 2 and "--fill" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o10", "--model", "unet", "--tone", "off")
+    assert code == 2 and "--tone applies to the pipeline only" in err
+
+
+@pytest.mark.skipif(not all(DEFAULT_CHECKPOINTS[stage].is_file() for stage in ("detector", "unet")),
+                    reason="the bundled pipeline checkpoints are not in helpers/weights")
+def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
+    """A matte grade looks like fading to any gate; the user who knows says so: --tone off leaves every pixel
+    outside the detected damage as it was, --tone on (and the gate, for so strong a fade) corrects it."""
+    from helpers.aging import apply_operator
+
+    clean = read_image(bundled_samples("clean")[0])
+    graded = apply_operator(clean, "fading", 0.8, seed=0).image
+    Image.fromarray(graded).save(tmp_path / "matte.png")
+    outputs = {}
+    for tone in ("off", "on", "auto"):
+        code, doc, err = cli(capsys, tmp_path / "matte.png", "--out", tmp_path / tone, "--tone", tone, "--save-mask")
+        assert code == 0 and doc["model"] == "pipeline", err
+        outputs[tone] = read_image(tmp_path / tone / "matte.png").astype(int)
+    mask = read_image(tmp_path / "off" / "matte_mask.png") > 127
+    far = ~cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.abs(outputs["off"] - graded.astype(int))[far].max() <= 1
+    assert np.abs(outputs["on"] - graded.astype(int))[far].mean() > 10
+    assert np.array_equal(outputs["auto"], outputs["on"])
 
 
 # ---------------------------------------------------------------- other restorers

@@ -26,6 +26,9 @@ def add_arguments(parser):
     parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
                         help="pipeline: inpainting of the detected damage: OpenCV's Telea or Navier-Stokes, or the "
                              "learned inpainter (default telea)")
+    parser.add_argument("--tone", default="auto", choices=["auto", "on", "off"],
+                        help="pipeline: correct the tone when its gate finds it damaged (auto, default), always "
+                             "(on), or never (off: for a photo whose matte or dark look is intended)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -86,12 +89,13 @@ def run(args):
             raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "
                                ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
                                "with torch.load(weights_only=True))")
-    if args.fill != "telea" and args.model != "pipeline":
-        raise UsageError(f"--fill applies to the pipeline only, not to {args.model}")
+    for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto")):
+        if value != default and args.model != "pipeline":
+            raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
     if args.model == "pipeline":
         from ..restore.pipeline import load_pipeline
 
-        restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill)
+        restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone)
     else:
         restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
                                  trust_pickle=args.trust_pickle, device=args.device)

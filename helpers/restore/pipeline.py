@@ -23,7 +23,7 @@ from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, fill_deep, widen
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
-from .tone import luminance, tone_correction
+from .tone import MODES, luminance, tone_correction
 
 STAGES = ("detector", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
@@ -78,24 +78,27 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
                          "detector": detector_meta}}
 
 
-def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea") -> Restorer:
+def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto") -> Restorer:
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
+    if tone not in MODES:
+        raise UsageError(f"tone must be one of {', '.join(MODES)}, not {tone!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
-                             inpainter=stages["inpainter"], metadata=stages["metadata"])
+                             inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"])
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-           inpainter=None, tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
+           inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected), "widened" (what is filled),
-    "toned" (all planes after the tone stage) and "restored" (toned, then filled inside "widened")."""
+    "toned" (all planes after the tone stage; `tone` as in `tone.tone_correction`) and "restored" (toned,
+    then filled inside "widened")."""
     luma = luminance(planes)
     mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
-    correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap)
+    correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
@@ -103,14 +106,14 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-                      inpainter=None, metadata: dict | None = None) -> Restorer:
+                      inpainter=None, tone: str = "auto", metadata: dict | None = None) -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network, the
     restorer whose tonal change the tone stage fits (the U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
-                        tile=tile, overlap=overlap)
+                        tone=tone, tile=tile, overlap=overlap)
         return stages["restored"], stages["mask"].astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
-                                                                  "fill": fill_method})
+                                                                  "fill": fill_method, "tone": tone})

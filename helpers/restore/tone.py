@@ -28,6 +28,7 @@ from ..aging_primitives import LUMA
 from .guided import guided_tone
 
 GATE_FROM, GATE_TO = 4.0, 8.0  # mean |correction| in 0-255 levels away from the damage: none below, all above
+MODES = ("auto", "on", "off")  # the gate decides; the whole correction always; none (a look that is intended)
 
 
 def luminance(planes: np.ndarray) -> np.ndarray:
@@ -48,13 +49,18 @@ def gate(correction: np.ndarray, damaged: np.ndarray) -> float:
     return float(np.clip((size - GATE_FROM) / (GATE_TO - GATE_FROM), 0.0, 1.0))
 
 
-def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int,
+                    mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
-    as curves, scaled by `gate`; the reference's output at its work size, for `fill.fill_deep`)."""
+    as curves, scaled by `gate` (mode "auto"), whole ("on") or none ("off"); the reference's output at its
+    work size, for `fill.fill_deep`).
+
+    Why a user may overrule the gate: a matte grade (lifted blacks, lowered whites) is exactly what fading
+    does to a print, and no pixel says which it was (docs/pipeline_experiments.md, 'Tone judge'). The gate
+    corrects it, right for an old print; "off" keeps a look that was intended."""
     toned, repaint = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap)
     correction = toned - luma
-    keep = gate(correction, damaged)
+    keep = {"auto": gate(correction, damaged), "on": 1.0, "off": 0.0}[mode]
     if keep < 1.0:
         correction *= keep
     return correction, repaint
