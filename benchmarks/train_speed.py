@@ -48,7 +48,9 @@ def _child(task: str, model: str, batch_size: int, size: int, steps: int, device
     channels = models[2].channels
     aged, clean = torch.rand(2, batch_size, channels, size, size)
     mask = (torch.rand(batch_size, 1, size, size) > 0.9).float()
-    config = TrainConfig(model=model, batch_size=batch_size, amp=amp, device=device, progress=False)
+    # inference in channels-last memory, as helpers.checkpoints.load_generator runs every restorer
+    config = TrainConfig(model=model, batch_size=batch_size, amp=amp, device=device, progress=False,
+                         channels_last=task == "infer")
     trainer = GanTrainer(config, models, Accelerator(cpu=device == "cpu"), schedule_steps=steps)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
