@@ -37,6 +37,9 @@ SHIFT = 0.1  # what the test model adds to every pixel, in [0, 1]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+BUNDLED_PIPELINE = pytest.mark.skipif(not all(DEFAULT_CHECKPOINTS[stage].is_file() for stage in ("detector", "unet")),
+                                      reason="the bundled pipeline checkpoints are not in helpers/weights")
+
 
 def _shift_model(config=TINY):
     generator, _, spec = build_models("unet", **config)
@@ -446,8 +449,7 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 2 and "--tone applies to the pipeline only" in err
 
 
-@pytest.mark.skipif(not all(DEFAULT_CHECKPOINTS[stage].is_file() for stage in ("detector", "unet")),
-                    reason="the bundled pipeline checkpoints are not in helpers/weights")
+@BUNDLED_PIPELINE
 def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     """A matte grade looks like fading to any gate; the user who knows says so: --tone off leaves every pixel
     outside the detected damage as it was, --tone on (and the gate, for so strong a fade) corrects it."""
@@ -466,6 +468,73 @@ def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     assert np.abs(outputs["off"] - graded.astype(int))[far].max() <= 1
     assert np.abs(outputs["on"] - graded.astype(int))[far].mean() > 10
     assert np.array_equal(outputs["auto"], outputs["on"])
+
+
+def _scratched(tmp_path) -> Path:
+    """A bundled photo with one long bright scratch, as a PNG in its own folder."""
+    photo = read_image(bundled_samples("clean")[1])
+    photo = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY) if photo.ndim == 3 else photo
+    photo = cv2.resize(photo, (192, 160), interpolation=cv2.INTER_AREA)
+    cv2.line(photo, (20, 30), (170, 120), 250, 2)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(photo).save(tmp_path / "in" / "scratched.png")
+    return tmp_path / "in" / "scratched.png"
+
+
+@BUNDLED_PIPELINE
+def test_masks_handed_back_repair_exactly_what_they_mark(capsys, tmp_path):
+    """The workflow for what the detector gets wrong: --save-mask, edit the masks, pass their folder to
+    --mask. Unedited, they give the same bytes; edited, the repair follows the edit and nothing else."""
+    photo = _scratched(tmp_path)
+    code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "found", "--save-mask")
+    assert code == 0, err
+    code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "again", "--mask", tmp_path / "found", "--save-mask")
+    assert code == 0 and doc["outputs"][0]["damage_mask"] == str(tmp_path / "found" / "scratched_mask.png"), err
+    for name in ("scratched.png", "scratched_mask.png"):
+        assert (tmp_path / "found" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+
+    original = read_image(photo).astype(int)
+    drawn = np.zeros(original.shape, np.uint8)
+    Image.fromarray(drawn).save(tmp_path / "nothing.png")
+    code, _, err = cli(capsys, photo, "--out", tmp_path / "none", "--mask", tmp_path / "nothing.png", "--tone", "off")
+    assert code == 0, err
+    assert np.array_equal(read_image(tmp_path / "none" / "scratched.png").astype(int), original)
+
+    cv2.line(drawn, (20, 30), (170, 120), 255, 4)  # the user paints over the scratch, in colour
+    Image.fromarray(np.dstack([drawn] * 3)).save(tmp_path / "painted.png")
+    code, _, err = cli(capsys, photo, "--out", tmp_path / "painted", "--mask", tmp_path / "painted.png",
+                       "--tone", "off", "--save-mask")
+    assert code == 0, err
+    out = read_image(tmp_path / "painted" / "scratched.png").astype(int)
+    assert np.array_equal(read_image(tmp_path / "painted" / "scratched_mask.png") > 127, drawn > 127)
+    near = cv2.dilate(drawn, np.ones((5, 5), np.uint8)) > 0  # the painted line widened by the pipeline's pixel
+    assert np.array_equal(out[~near], original[~near])
+    assert out[drawn > 127].mean() < original[drawn > 127].mean() - 30  # the bright scratch is gone
+
+
+@BUNDLED_PIPELINE
+def test_bad_masks_are_refused_with_their_reason(capsys, tmp_path):
+    photo = _scratched(tmp_path)
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(photo.parent / "other.png")
+    code, _, err = cli(capsys, photo.parent, "--out", tmp_path / "o1", "--mask", tmp_path / "small.png")
+    assert code == 2 and "one mask for 2 photos" in err
+    code, doc, err = cli(capsys, photo, "--out", tmp_path / "o2", "--mask", tmp_path / "small.png")
+    assert code == 1 and "the mask is 10x10, the photo 192x160" in doc["failures"][0]["reason"]
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "masks" / "other_mask.png")
+    code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "o3", "--mask", tmp_path / "masks")
+    assert code == 1 and [Path(o["input"]).name for o in doc["outputs"]] == ["other.png"]
+    assert "no damage mask for this photo" in doc["failures"][0]["reason"]
+    code, _, err = cli(capsys, photo, "--out", tmp_path / "o4", "--mask", tmp_path / "absent")
+    assert code == 1 and "no such mask file or folder" in err
+    code, _, err = cli(capsys, photo, "--out", tmp_path / "o5", "--mask", tmp_path / "masks", "--model", "classical")
+    assert code == 2 and "--mask applies to the pipeline only" in err
+    before = (tmp_path / "masks" / "other_mask.png").read_bytes()  # masks are inputs: never written over
+    code, doc, err = cli(capsys, photo.parent / "other.png", "--out", tmp_path / "masks", "--mask", tmp_path / "masks",
+                         "--save-mask", "--overwrite")
+    assert code == 1 and "refusing to write over an input" in doc["failures"][0]["reason"]
+    assert (tmp_path / "masks" / "other_mask.png").read_bytes() == before
 
 
 # ---------------------------------------------------------------- other restorers

@@ -35,6 +35,10 @@ def add_arguments(parser):
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
                         help=f"width of the blend between neighbouring tiles (default {DEFAULT_OVERLAP})")
     parser.add_argument("--save-mask", action="store_true", help="also write NAME_mask.png, the damage found")
+    parser.add_argument("--mask", metavar="MASKS",
+                        help="pipeline: repair exactly the damage these masks mark (white) instead of what the "
+                             "detector finds: a mask file for one photo, or a folder laid out as --save-mask "
+                             "writes it (edit those masks, then pass their --out folder here)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--rgb", action="store_true", help="write RGB even for gray inputs")
     parser.add_argument("--keep-depth", action="store_true", help="16-bit inputs give 16-bit outputs")
@@ -89,7 +93,8 @@ def run(args):
             raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "
                                ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
                                "with torch.load(weights_only=True))")
-    for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto")):
+    for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto"),
+                                   ("--mask", args.mask, None)):
         if value != default and args.model != "pipeline":
             raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
     if args.model == "pipeline":
@@ -101,4 +106,5 @@ def run(args):
                                  trust_pickle=args.trust_pickle, device=args.device)
     return restore_files(args.sources, args.out, restorer, tile=args.tile, overlap=args.overlap,
                          save_mask=args.save_mask, overwrite=args.overwrite, rgb=args.rgb,
-                         keep_depth=args.keep_depth, max_pixels=args.max_pixels, progress=not args.quiet)
+                         keep_depth=args.keep_depth, max_pixels=args.max_pixels, masks=args.mask,
+                         progress=not args.quiet)

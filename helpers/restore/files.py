@@ -2,6 +2,12 @@
 with `overwrite`, writes atomically, mirrors the input folders' relative tree in the output folder, never
 reads its own outputs back (an output folder inside an input folder is skipped), and reports each bad input
 with its reason while going on with the others.
+
+Masks the user drew (`masks`): the detector misses some damage and mistakes some thin posts or legs for
+scratches, and no threshold suits every photo. So the masks `--save-mask` wrote can be edited in any paint
+program (white: damage) and handed back: the pipeline then repairs exactly what they mark. A folder of
+masks is laid out as --save-mask wrote it (OUT/REL_mask.png for the output OUT/REL.png); a single mask file
+goes with a single photo.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .. import HelpersError, UsageError
 from ..cli import Report, info
 from ..io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, find_images, frame_count, read_image,
-                  write_image)
+                  to_float, to_gray, write_image)
 from .restorers import DEFAULT_OVERLAP, DEFAULT_TILE, Restorer, restore_image
 
 
@@ -76,6 +84,24 @@ def plan_outputs(sources: list[str], out_dir: Path, report: Report, *, save_mask
     return pairs
 
 
+def damage_mask_path(masks: Path, target: Path, out_dir: Path) -> Path:
+    """The user's mask for the output `target`: `masks` itself when it is a file, else where --save-mask
+    would have written it had `masks` been the output folder."""
+    return masks if masks.is_file() else mask_path(masks / target.relative_to(out_dir))
+
+
+def read_damage_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """H x W bool: the pixels drawn lighter than mid-gray in the mask image at `path`, which must have the
+    photo's size (`shape`: the photo's array shape)."""
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no damage mask for this photo (--mask)")
+    drawn = to_float(to_gray(read_image(path)))
+    if drawn.shape != tuple(shape[:2]):
+        raise ImageReadError(f"{path}: the mask is {drawn.shape[1]}x{drawn.shape[0]}, the photo "
+                             f"{shape[1]}x{shape[0]}; a mask must match its photo pixel for pixel")
+    return drawn > 0.5
+
+
 def _resolved(path: Path) -> Path:
     try:
         return path.resolve()
@@ -95,16 +121,28 @@ def _check_writable(out_dir: Path) -> None:
 def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *, tile: int = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, save_mask: bool = False, overwrite: bool = False,
                   rgb: bool = False, keep_depth: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  progress: bool = True, report: Report | None = None) -> Report:
-    """Restore every image under `sources` (files, folders, globs) into `out_dir`; see the module doc."""
+                  masks: str | Path | None = None, progress: bool = True, report: Report | None = None) -> Report:
+    """Restore every image under `sources` (files, folders, globs) into `out_dir`, repairing what `masks`
+    (a mask file or folder) marks when given; see the module doc."""
     from tqdm.auto import tqdm
 
     report = report or Report()
     out_dir = Path(out_dir)
     if save_mask and not restorer.has_mask:
         raise UsageError(f"--save-mask: the {restorer.name} model predicts no damage mask")
+    if masks is not None:
+        masks = Path(masks)
+        if not restorer.takes_mask:
+            raise UsageError(f"--mask: the {restorer.name} model repairs what it finds itself; masks need the pipeline")
+        if not masks.exists():
+            raise HelpersError(f"{masks}: no such mask file or folder (--mask)")
     pairs = plan_outputs(sources, out_dir, report, save_mask=save_mask)
-    inputs = {_resolved(path) for path, _ in pairs}  # once, not once per write: scans come by thousands
+    if masks is not None and masks.is_file() and len(pairs) > 1:
+        raise UsageError(f"--mask {masks} is one mask for {len(pairs)} photos; give a folder of masks laid out as "
+                         "--save-mask writes them")
+    user_masks = {} if masks is None else {target: damage_mask_path(masks, target, out_dir) for _, target in pairs}
+    # once, not once per write: scans come by thousands; the user's masks are inputs too
+    inputs = {_resolved(path) for path, _ in pairs} | {_resolved(path) for path in user_masks.values()}
     if pairs:
         _check_writable(out_dir)
     outputs = []
@@ -121,11 +159,13 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
         started = time.perf_counter()
         try:
             img = read_image(path, max_pixels=max_pixels)
+            damage = read_damage_mask(user_masks[target], img.shape) if user_masks else None
             restored, mask = restore_image(img, restorer, tile=tile, overlap=overlap, rgb=rgb,
-                                           keep_depth=keep_depth)
-            write_image(target, restored, overwrite=overwrite, protected=[path])
+                                           keep_depth=keep_depth, damage=damage)
+            protected = [path, user_masks[target]] if user_masks else [path]
+            write_image(target, restored, overwrite=overwrite, protected=protected)
             if save_mask:
-                write_image(mask_target, mask, overwrite=overwrite, protected=[path])
+                write_image(mask_target, mask, overwrite=overwrite, protected=protected)
         except (ImageReadError, ImageWriteError) as err:
             report.fail(path, str(err))
             continue
@@ -133,6 +173,7 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
             report.fail(path, "out of memory (try a smaller --tile)")
             continue
         outputs.append({"input": str(path), "output": str(target), "mask": str(mask_target) if save_mask else None,
+                        "damage_mask": str(user_masks[target]) if user_masks else None,
                         "size": [int(img.shape[1]), int(img.shape[0])], "dtype": str(restored.dtype),
                         "seconds": round(time.perf_counter() - started, 3)})
         frames = frame_count(path)

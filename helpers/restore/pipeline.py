@@ -90,12 +90,19 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-           inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128) -> dict[str, np.ndarray]:
-    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected), "widened" (what is filled),
-    "toned" (all planes after the tone stage; `tone` as in `tone.tone_correction`) and "restored" (toned,
-    then filled inside "widened")."""
+           inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
+           damage: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected, or `damage`, an H x W bool
+    mask the user drew, in its place), "widened" (what is filled), "toned" (all planes after the tone stage;
+    `tone` as in `tone.tone_correction`) and "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
-    mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+    if damage is None:
+        mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+    elif damage.shape != luma.shape:
+        raise UsageError(f"the damage mask is {damage.shape[1]}x{damage.shape[0]}, the photo "
+                         f"{luma.shape[1]}x{luma.shape[0]}")
+    else:
+        mask = damage.astype(bool, copy=False)
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone)
@@ -110,10 +117,11 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
     """A Restorer around stage models already in memory (tests, notebooks): a detector network, the
     restorer whose tonal change the tone stage fits (the U-Net), and the inpainter for the learned fill."""
 
-    def run(planes: np.ndarray, tile: int, overlap: int):
+    def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
-                        tone=tone, tile=tile, overlap=overlap)
+                        tone=tone, tile=tile, overlap=overlap, damage=damage)
         return stages["restored"], stages["mask"].astype(np.float32)
 
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
-                                                                  "fill": fill_method, "tone": tone})
+                                                                  "fill": fill_method, "tone": tone},
+                    takes_mask=True)

@@ -39,14 +39,17 @@ class Restorer:
 
     `run(planes, tile, overlap)` takes C x H x W float32 in [0, 1] (C = `channels`, or the image's own
     1 or 3 when `channels` is 0) and returns (restored planes, H x W damage mask or probability in [0, 1],
-    or None when the model predicts no mask).
+    or None when the model predicts no mask). A restorer that `takes_mask` (the pipeline) also accepts
+    `run(planes, tile, overlap, damage)`: an H x W bool mask of the damage to repair instead of the one it
+    would find.
     """
 
     name: str
     channels: int
-    run: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray | None]]
+    run: Callable[..., tuple[np.ndarray, np.ndarray | None]]
     has_mask: bool
     metadata: dict[str, Any] = field(default_factory=dict)
+    takes_mask: bool = False
 
 
 def _network_restorer(name: str, generator, spec, metadata: dict) -> Restorer:
@@ -115,9 +118,14 @@ def load_restorer(model: str = "unet", checkpoint: str | Path | None = None, *, 
 # ---------------------------------------------------------------- one image
 
 def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                  rgb: bool = False, keep_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """(restored image, damage mask as uint8 0-255 or None) for an array from `io.read_image`."""
+                  rgb: bool = False, keep_depth: bool = False, damage: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(restored image, damage mask as uint8 0-255 or None) for an array from `io.read_image`; `damage`
+    (H x W bool) replaces what a restorer that `takes_mask` would find."""
     import cv2
+
+    if damage is not None and not restorer.takes_mask:
+        raise UsageError(f"the {restorer.name} model repairs what it finds itself; a damage mask needs the pipeline")
 
     color = img.ndim == 3
     if restorer.channels == 1 and color:  # restore the luminance, keep the chroma
@@ -129,7 +137,8 @@ def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TI
         planes = to_float(img).transpose(2, 0, 1)
     else:
         planes = to_float(img).transpose(2, 0, 1) if color else np.repeat(to_float(img)[None], restorer.channels, 0)
-    restored, mask = restorer.run(planes, tile, overlap)
+    restored, mask = restorer.run(planes, tile, overlap) if damage is None else restorer.run(planes, tile, overlap,
+                                                                                             damage)
     del planes  # a 4000x3000 scan: every float copy is 48 MB per channel, so none is kept longer than needed
     if restorer.channels == 1 and color:
         ycc[..., 0] = restored[0]
