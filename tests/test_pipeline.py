@@ -20,7 +20,7 @@ from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
-from helpers.restore.tone import GATE_FROM, GATE_TO, gate, luminance, tone_correction
+from helpers.restore.tone import BLACK_FROM, BLACK_TO, GATE_FROM, GATE_TO, gate, luminance, tone_correction
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -124,8 +124,30 @@ def test_the_tone_stage_corrects_a_faded_photo():
     corrected = faded + tone_correction(undo, faded, damaged, tile=1024, overlap=128)[0]
     assert metrics.psnr(clean, corrected) > metrics.psnr(clean, faded) + 15
     middle = np.full(clean.shape, (GATE_FROM + GATE_TO) / 2 / 255, np.float32)
-    assert gate(middle, damaged) == pytest.approx(0.5) and gate(2 * middle, damaged) == 1.0
-    assert gate(middle, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
+    assert gate(middle, faded, damaged) == pytest.approx(0.5) and gate(2 * middle, faded, damaged) == 1.0
+    assert gate(middle, faded, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
+
+
+def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():
+    """A matte or low-key photo looks faded to the U-Net, but fading lifts the blacks: the same stretch is
+    applied to a print whose black point rose past BLACK_TO levels, and dropped below BLACK_FROM, whatever
+    its size; a dark speck on the lifted print (damage) does not count as its black."""
+    clean = _photo(0, 96)
+    clean = np.clip((clean - np.percentile(clean, 0.5)) / (clean.max() - np.percentile(clean, 0.5)), 0, 1)
+    stretch = _reference(lambda planes: (planes - 0.5) * 1.6 + 0.5)
+    damaged = np.zeros(clean.shape, bool)
+    for black, kept in ((BLACK_FROM - 5, 0.0), (BLACK_TO + 5, 1.0)):
+        low = black / 255
+        print_ = (low + clean * (0.75 - low)).astype(np.float32)  # black point `black`, whites at 0.75
+        assert 255 * np.percentile(print_, 0.5) == pytest.approx(black, abs=1.5)
+        whole = tone_correction(stretch, print_, damaged, tile=1024, overlap=128, mode="on")[0]
+        assert np.abs(whole).mean() * 255 > GATE_TO  # big enough for the size alone
+        correction = tone_correction(stretch, print_, damaged, tile=1024, overlap=128)[0]
+        np.testing.assert_allclose(correction, kept * whole, atol=1e-6)
+    specked = print_.copy()
+    specked[::8, ::8] = 0.02  # dark specks on 1.6 % of the pixels, all found by the detector
+    found = specked < 0.05
+    assert gate(whole, specked, found) == 1.0 and gate(whole, specked, np.zeros_like(found)) == 0.0
 
 
 def test_the_user_can_overrule_the_tone_gate_both_ways():
