@@ -88,6 +88,7 @@ def test_restorer_vs_seed_benchmark(tmp_path):
     assert ratio["train_speedup"] > 0 and ratio["infer_speedup"] > 0 and 0 < ratio["train_memory_ratio"]
     assert doc["scan"]["size"] == doc["pipeline"]["scan"]["size"] == "320x240"
     assert doc["pipeline"]["infer_s_per_image"] > 0 and doc["pipeline"]["infer_speedup_vs_seed"] > 0
+    assert doc["pipeline"]["infer_s_per_image_tone_fine"] > 0
     assert 0 < doc["checkpoint"]["checkpoint_fp16_mb"] < 10  # the fp16 U-Net, as bundled
     assert set(doc["targets_met"]) >= {"infer_speedup >= 20", "pipeline infer_speedup >= 20"}
     assert all(isinstance(v, bool) for v in doc["targets_met"].values())

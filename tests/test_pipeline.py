@@ -150,6 +150,36 @@ def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():
     assert gate(whole, specked, found) == 1.0 and gate(whole, specked, np.zeros_like(found)) == 0.0
 
 
+def _unneeded() -> Restorer:
+    def run(planes, tile, overlap):
+        raise AssertionError("the U-Net ran, though nothing could come of it")
+    return Restorer("reference", 1, run, False)
+
+
+def test_a_photo_whose_blacks_never_lifted_is_repaired_without_running_the_unet():
+    """The gate would drop any correction of a photo with deep blacks, and a thin scratch is no hole wide
+    enough for the U-Net's repaint: so the U-Net is not run, and the result is the same bytes as when it is."""
+    img = _photo(0, 96)
+    img = (np.clip((img - np.percentile(img, 0.5)) / (img.max() - np.percentile(img, 0.5)), 0, 1) * 0.85)
+    img = img.astype(np.float32)
+    img[40] = 1.0  # a 1-px white scratch, which the stand-in detector finds
+    assert 255 * np.percentile(img, 0.5) < BLACK_FROM
+    nudge = _reference(lambda planes: planes * 1.3 - 0.1)  # a big change the gate must drop
+    ran = repair(img[None], _BrightThings(), nudge, 0.5)
+    skipped = repair(img[None], _BrightThings(), _unneeded(), 0.5)
+    assert ran["widened"].sum() == skipped["widened"].sum() == 3 * 96
+    np.testing.assert_array_equal(skipped["restored"], ran["restored"])
+    np.testing.assert_array_equal(skipped["toned"][0], img)
+    with pytest.raises(AssertionError, match="the U-Net ran"):  # a faded print, or --tone on: it must run
+        repair(img[None] * 0.5 + 0.35, _BrightThings(), _unneeded(), 0.5)
+    with pytest.raises(AssertionError, match="the U-Net ran"):
+        repair(img[None], _BrightThings(), _unneeded(), 0.5, tone="on")
+    wide = img.copy()
+    wide[60:76] = 1.0  # a 16-px band, like a torn corner or a flake: its inside needs the repaint
+    with pytest.raises(AssertionError, match="the U-Net ran"):
+        repair(wide[None], _BrightThings(), _unneeded(), 0.5)
+
+
 def test_the_user_can_overrule_the_tone_gate_both_ways():
     """`off` drops even a fade's correction (a matte look that is intended); `on` keeps even a nudge the
     gate would drop."""

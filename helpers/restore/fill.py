@@ -68,7 +68,16 @@ def fill(planes: np.ndarray, mask: np.ndarray, *, method: str = "telea", radius:
     return out
 
 
-def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray) -> np.ndarray:
+def has_deep(mask: np.ndarray) -> bool:
+    """Whether `mask` has a hole wide enough for `fill_deep` to hand it over to the U-Net's repaint entirely
+    (pixels more than DEEP_FROM + DEEP_RAMP inside): a mat, a torn corner, a flake. Dust specks and cracks
+    are shallower, and without a repaint their few deep pixels get the smoothed fill."""
+    if not mask.any():
+        return False
+    return bool((cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) > DEEP_FROM + DEEP_RAMP).any())
+
+
+def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray | None) -> np.ndarray:
     """`filled` (C x H x W) with the inside of wide holes replaced. Telea continues a hole's border inward:
     right for a 1-6 px scratch, long streaks across a torn corner or an oval mat tens of pixels deep. From
     DEEP_FROM px inside a hole (fully DEEP_FROM + DEEP_RAMP px in), the fill gives way to the U-Net's
@@ -77,7 +86,8 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     never learned): where the content is gone, a smooth guess is the least-squares one. On the benchmark's 55
     photos: five presets +2.49 -> +2.93 dB, torn corners +2.57 -> +3.08, no PSNR row worse; SSIM
     0.02 lower on daguerreotype and tarnish, where the repaint is soft (docs/pipeline_experiments.md).
-    The luminance shift is added to every channel, which keeps a colour photo's chroma."""
+    The luminance shift is added to every channel, which keeps a colour photo's chroma. Without a `repaint`
+    (None: the U-Net was not run, `has_deep` found no wide hole) the smoothed fill takes over alone."""
     if not mask.any():
         return filled
     depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
@@ -91,12 +101,14 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     reach = int(4 * SMOOTH_SIGMA) + 1
     rows, cols = np.flatnonzero(deep.any(axis=1)), np.flatnonzero(deep.any(axis=0))
     box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1), slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
-    if repaint.shape != luma.shape:
-        repaint = cv2.resize(repaint, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
     weight = np.clip((depth[box] - DEEP_FROM) / DEEP_RAMP, 0.0, 1.0)
     base = luminance(filled[(slice(None), *box)])
-    trust = np.clip(np.abs(repaint[box] - luma[box]) / TRUSTED_CHANGE, 0.0, 1.0)
-    target = trust * repaint[box] + (1 - trust) * cv2.GaussianBlur(base, (0, 0), SMOOTH_SIGMA)
+    target = cv2.GaussianBlur(base, (0, 0), SMOOTH_SIGMA)
+    if repaint is not None:
+        if repaint.shape != luma.shape:
+            repaint = cv2.resize(repaint, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        trust = np.clip(np.abs(repaint[box] - luma[box]) / TRUSTED_CHANGE, 0.0, 1.0)
+        target = trust * repaint[box] + (1 - trust) * target
     out = filled.copy()
     out[(slice(None), *box)] = np.clip(filled[(slice(None), *box)] + (weight * (target - base))[None], 0.0, 1.0)
     return out

@@ -5,7 +5,8 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed.
 2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
-   a real correction: a photo whose tone is fine is left untouched.
+   a real correction and the photo's blacks have lifted as fading lifts them: a photo whose tone is fine
+   is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
-from .fill import METHODS, fill, fill_deep, widen
+from .fill import METHODS, fill, fill_deep, has_deep, widen
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
 
@@ -105,7 +106,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
         mask = damage.astype(bool, copy=False)
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
-    correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone)
+    correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
+                                          repaint=has_deep(widened))
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
