@@ -16,7 +16,7 @@ on the trained weights.
 
 The repair pipeline (bundled detector, tone curves fitted to the bundled U-Net, Telea fill; issue 21) is
 timed the same way in a fresh process: a 256x256 gray photo aged with the `heavy` preset, restored image
-by image (so the fill has real damage to inpaint), and the same 4000x3000 scan. Also timed: the same photo
+by image (so the fill has real damage to inpaint), and the same 4000x3000 scan.
 Also timed: the second bundled sample (a berry bowl whose blacks are deep) aged with the `local` preset
 (scratches, cracks, dust, torn corners on a tone that is fine), where the tone gate needs no U-Net run
 (`infer_s_per_image_tone_fine`).

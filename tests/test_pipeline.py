@@ -20,7 +20,8 @@ from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
-from helpers.restore.tone import BLACK_FROM, BLACK_TO, GATE_FROM, GATE_TO, gate, luminance, tone_correction
+from helpers.restore.tone import (BLACK_FROM, BLACK_TO, GATE_FROM, GATE_TO, lifted, luminance, size_gate,
+                                  tone_correction)
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -124,8 +125,8 @@ def test_the_tone_stage_corrects_a_faded_photo():
     corrected = faded + tone_correction(undo, faded, damaged, tile=1024, overlap=128)[0]
     assert metrics.psnr(clean, corrected) > metrics.psnr(clean, faded) + 15
     middle = np.full(clean.shape, (GATE_FROM + GATE_TO) / 2 / 255, np.float32)
-    assert gate(middle, faded, damaged) == pytest.approx(0.5) and gate(2 * middle, faded, damaged) == 1.0
-    assert gate(middle, faded, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
+    assert size_gate(middle, damaged) == pytest.approx(0.5) and size_gate(2 * middle, damaged) == 1.0
+    assert size_gate(middle, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
 
 
 def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():
@@ -147,7 +148,7 @@ def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():
     specked = print_.copy()
     specked[::8, ::8] = 0.02  # dark specks on 1.6 % of the pixels, all found by the detector
     found = specked < 0.05
-    assert gate(whole, specked, found) == 1.0 and gate(whole, specked, np.zeros_like(found)) == 0.0
+    assert lifted(specked, found) == 1.0 and lifted(specked, np.zeros_like(found)) == 0.0
 
 
 def _unneeded() -> Restorer:

@@ -62,21 +62,22 @@ def lifted(luma: np.ndarray, damaged: np.ndarray) -> float:
     return float(np.clip((black - BLACK_FROM) / (BLACK_TO - BLACK_FROM), 0.0, 1.0))
 
 
-def gate(correction: np.ndarray, luma: np.ndarray, damaged: np.ndarray) -> float:
-    """How much of `correction` (H x W, in [0, 1] units) to keep, 0..1: its mean size in 0-255 levels over
-    the pixels outside `damaged` (the fill owns those, and a scratch's correction says nothing about the
-    photo's tone) between GATE_FROM and GATE_TO, times `lifted`."""
+def size_gate(correction: np.ndarray, damaged: np.ndarray) -> float:
+    """0..1 from the mean size of `correction` (H x W, in [0, 1] units) in 0-255 levels over the pixels
+    outside `damaged` (the fill owns those, and a scratch's correction says nothing about the photo's
+    tone), between GATE_FROM and GATE_TO. Nothing but damage: nothing to judge by, 0. The gate keeps
+    `size_gate * lifted` of the correction."""
     away = ~damaged
     if not away.any():
         return 0.0
     size = 255.0 * float(np.abs(correction[away]).mean())
-    return float(np.clip((size - GATE_FROM) / (GATE_TO - GATE_FROM), 0.0, 1.0)) * lifted(luma, damaged)
+    return float(np.clip((size - GATE_FROM) / (GATE_TO - GATE_FROM), 0.0, 1.0))
 
 
 def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int,
                     mode: str = "auto", repaint: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
-    as curves, scaled by `gate` (mode "auto"), whole ("on") or none ("off"); the reference's output at its
+    as curves, scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the reference's output at its
     work size, for `fill.fill_deep`). When no correction can come of it (mode "off", or blacks that never
     lifted) and no `repaint` is asked for, the reference is not run at all: a photo whose tone is fine costs
     the detector and the fill only, and gets a zero change and no repaint.
@@ -85,11 +86,12 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
     does to a print, and no pixel says which it was (docs/pipeline_experiments.md, 'Tone judge'). The gate
     corrects it once the blacks are lifted past `BLACK_TO`, right for an old print; "off" keeps a look that
     was intended, "on" corrects a faded print whose blacks survived."""
-    if not repaint and (mode == "off" or (mode == "auto" and lifted(luma, damaged) == 0.0)):
+    fade = lifted(luma, damaged) if mode == "auto" else float(mode == "on")
+    if not repaint and fade == 0.0:
         return np.zeros_like(luma, dtype=np.float32), None
     toned, reference_output = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap)
     correction = toned - luma
-    keep = {"auto": gate(correction, luma, damaged), "on": 1.0, "off": 0.0}[mode]
+    keep = fade * size_gate(correction, damaged) if mode == "auto" else fade
     if keep < 1.0:
         correction *= keep
     return correction, reference_output
