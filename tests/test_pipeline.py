@@ -16,12 +16,12 @@ from helpers.io import from_float, read_image, to_float
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
 from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen
-from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves
+from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves, guided_tone
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
-from helpers.restore.tone import (BLACK_FROM, BLACK_TO, GATE_FROM, GATE_TO, lifted, luminance, size_gate,
-                                  tone_correction)
+from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, GATE_FROM, GATE_TO, lifted,
+                                  luminance, size_gate, tone_correction)
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -127,6 +127,27 @@ def test_the_tone_stage_corrects_a_faded_photo():
     middle = np.full(clean.shape, (GATE_FROM + GATE_TO) / 2 / 255, np.float32)
     assert size_gate(middle, damaged) == pytest.approx(0.5) and size_gate(2 * middle, damaged) == 1.0
     assert size_gate(middle, np.ones(clean.shape, bool)) == 0.0  # nothing but damage: nothing to judge tone by
+
+
+def test_the_rest_of_the_unets_change_is_added_to_a_faded_photo_only_when_it_is_big():
+    """Curves cannot sharpen: what the U-Net does beyond them (here an unsharp mask on top of undoing the
+    fade) is added when its mean size away from the damage reaches DETAIL_TO levels, and left out under
+    DETAIL_FROM, where it is the U-Net's blur of a photo that only faded."""
+    clean = _photo(0, 96)
+    faded = (0.5 * clean + 0.35).astype(np.float32)
+    damaged = np.zeros(clean.shape, bool)
+    detail = clean - cv2.GaussianBlur(clean, (0, 0), 1.5)
+    size = 255 * np.abs(detail).mean()
+    for level, whole in ((DETAIL_TO + 1, True), (DETAIL_FROM - 1, False)):
+        gain = level / size
+        sharpen = _reference(lambda planes: (planes - 0.35) / 0.5 + gain * detail)
+        wanted = np.clip((faded - 0.35) / 0.5 + gain * detail, 0, 1)
+        curves_only = guided_tone(sharpen, faded, damaged, tile=1024, overlap=128)[0]
+        corrected = faded + tone_correction(sharpen, faded, damaged, tile=1024, overlap=128)[0]
+        if whole:
+            assert 255 * np.abs(corrected - wanted).mean() < 1.0 < 255 * np.abs(curves_only - wanted).mean()
+        else:
+            np.testing.assert_allclose(corrected, curves_only, atol=1e-6)
 
 
 def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():

@@ -95,15 +95,18 @@ def fit_curves(source: np.ndarray, target: np.ndarray, weight: np.ndarray, cells
 
 
 def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the luma with the reference restorer's tonal correction, fitted as curves and applied at full size;
-    the reference's own output at the work size, which the fill uses deep inside wide holes)."""
+    the reference's own output at the work size, which the fill uses deep inside wide holes; the rest of
+    the reference's change at the work size, its output minus the curves': what no tone curve can do,
+    sharpening, smoothing grain, a tarnish halo's edge)."""
     import torch
 
     height, width = luma.shape
     scale = min(1.0, WORK_SIDE / min(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = luma if scale == 1.0 else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    work = small
     keep = ~damaged if scale == 1.0 else cv2.resize(damaged.astype(np.float32), size, interpolation=cv2.INTER_AREA) == 0
     restored = reference.run(small[None].astype(np.float32), tile, overlap)[0][0]
     repaint = restored
@@ -115,8 +118,11 @@ def guided_tone(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, 
     short = min(small.shape)
     cells = (max(1, round(CELLS_ACROSS * small.shape[0] / short)), max(1, round(CELLS_ACROSS * small.shape[1] / short)))
     curves = fit_curves(small.astype(np.float64), restored.astype(np.float64), keep, cells)
-    x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
-    return apply_in_strips(x, torch.from_numpy(curves)[None, None] * 2), repaint  # offsets in [-1, 1] units
+    curves = torch.from_numpy(curves)[None, None] * 2  # offsets in [-1, 1] units
+    toned = apply_in_strips(torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None] * 2 - 1, curves)
+    toned_work = toned if scale == 1.0 else apply_in_strips(
+        torch.from_numpy(np.ascontiguousarray(work, np.float32))[None, None] * 2 - 1, curves)
+    return toned, repaint, repaint - toned_work
 
 
 def apply_curves(x, curves, rows: tuple[int, int] | None = None, height: int | None = None):

@@ -6,7 +6,9 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction and the photo's blacks have lifted as fading lifts them: a photo whose tone is fine
-   is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it.
+   is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it. On a
+   heavily aged photo, what the U-Net does beyond the curves (sharpening, smoothing grain) is added when
+   it is big.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
