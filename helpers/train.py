@@ -60,6 +60,7 @@ class TrainConfig:
     adv_weight: float = 1.0  # weight of the adversarial term (0: plain regression, no discriminator step)
     ssim_weight: float = 0.0  # weight of (1 - SSIM) to the clean photo; favours structure over texture
     mask_weight: float | None = None  # None: the model's default
+    cost_weight: float = 0.0  # detector: BCE weighted by 1 + this x what a mistake costs the fill (mistake_cost)
     train_only: tuple[str, ...] = ()  # generator parameter-name prefixes to train (the rest frozen); () = all
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
@@ -81,7 +82,7 @@ class TrainConfig:
             raise UsageError(f"--steps must be at least 1, got {self.max_steps}")
         if not 0.0 <= self.lr_decay_start <= 1.0 or self.lr <= 0:
             raise UsageError("--lr must be positive and lr_decay_start within [0, 1]")
-        for name in ("adv_weight", "ssim_weight"):
+        for name in ("adv_weight", "ssim_weight", "cost_weight"):
             if not getattr(self, name) >= 0:  # also refuses NaN
                 raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
 
@@ -93,6 +94,17 @@ def adversarial_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tenso
         target = torch.full((logits.shape[0],), int(real), dtype=torch.long, device=logits.device)
         return F.cross_entropy(logits, target)
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+
+def mistake_cost(damaged: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per pixel, in [0, 1] units, what the detector's mistake there costs the repaired photo: a missed
+    damaged pixel stays as it is (|damaged - clean|), a false alarm is filled from its surroundings, which
+    erases what the clean pixel had that they lack (|clean - its 5 x 5 mean|: nothing on a flat ground,
+    much on a thin line). Plain BCE prices every pixel alike, and the detector learned to be sure of
+    scratches on a saucer's rim or brick mortar, where a fill costs most (docs/pipeline_experiments.md)."""
+    left = (damaged - target).abs() / 2  # images in [-1, 1]
+    erased = (target - F.avg_pool2d(target, 5, stride=1, padding=2, count_include_pad=False)).abs() / 2
+    return torch.where(mask.to(target.device) > 0.5, left, erased).mean(dim=1, keepdim=True)
 
 
 def split_output(output) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -174,14 +186,19 @@ class GanTrainer:
         x = torch.cat([damaged, candidate], dim=1) if self.spec.conditional else candidate
         return self.d_train(x, return_logits=True) if self.spec.loss == "ce2" else self.d_train(x)
 
-    def stage_losses(self, output: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def stage_losses(self, output: torch.Tensor, mask: torch.Tensor, damaged: torch.Tensor,
+                     target: torch.Tensor) -> dict[str, torch.Tensor]:
         """The detector's losses: BCE + soft Dice on the damage logits (Dice over the batch: per image, photos
-        with no damage at all push every prediction to zero)."""
+        with no damage at all push every prediction to zero); with `cost_weight`, the BCE of each pixel is
+        weighted by what a mistake there costs (`mistake_cost`)."""
         mask = mask.to(self.device)
         logits = output.float()
         probability = logits.sigmoid()
         overlap, total = (probability * mask).sum(), probability.sum() + mask.sum()
-        return {"bce": F.binary_cross_entropy_with_logits(logits, mask), "dice": 1 - (2 * overlap + 1) / (total + 1)}
+        weight = (1 + self.config.cost_weight * mistake_cost(damaged.float(), target.float(), mask)
+                  if self.config.cost_weight > 0 else None)
+        return {"bce": F.binary_cross_entropy_with_logits(logits, mask, weight=weight),
+                "dice": 1 - (2 * overlap + 1) / (total + 1)}
 
     def fill_losses(self, clean: torch.Tensor, mask: torch.Tensor, model=None) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """The learned fill's loss, L1 inside the hole: clean photos with the damage masks (widened by a
@@ -204,7 +221,7 @@ class GanTrainer:
             if self.task == "detect":
                 with self.autocast():
                     output = self.g_train(damaged)
-                losses = self.stage_losses(output, mask)
+                losses = self.stage_losses(output, mask, damaged, target)
             else:
                 losses = self.fill_losses(clean, mask)[0]
             self.scaler.scale(sum(losses.values())).backward()
@@ -258,9 +275,10 @@ class GanTrainer:
         totals, count, triptychs = {}, 0, []
         hits = torch.zeros(3, len(thresholds), device=self.device)  # true positives, predicted, actual
         for aged, clean, mask in loader:
+            damaged = self._prepare(aged)
             with self.autocast():
-                output = self.generator(self._prepare(aged))
-            losses = self.stage_losses(output, mask)
+                output = self.generator(damaged)
+            losses = self.stage_losses(output, mask, damaged, self._prepare(clean))
             for name, value in losses.items():
                 totals[f"val_{name}"] = totals.get(f"val_{name}", 0.0) + value.item() * len(aged)
             count += len(aged)

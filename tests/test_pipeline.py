@@ -347,6 +347,17 @@ def test_stages_train_with_the_one_loop_and_load_into_the_pipeline(tmp_path, mod
     assert restored.shape == (128, 128)
 
 
+def test_the_detectors_cost_weight_prices_its_pixels(tmp_path):
+    data = AgedDataset(bundled_samples("clean")[:2], size=64, presets=["local"], train=True)
+    first = {}
+    for weight in (0.0, 10.0):
+        config = TrainConfig(model="detector", epochs=1, batch_size=2, progress=False, device="cpu", samples=1,
+                             cost_weight=weight)
+        first[weight] = fit(config, data, None, tmp_path / str(weight))["history"][0]
+    assert first[0.0]["dice"] == pytest.approx(first[10.0]["dice"])  # same seed, same first step
+    assert first[10.0]["bce"] > 1.5 * first[0.0]["bce"]  # every pixel weighs 1 + 10 x its cost, most more than 1
+
+
 @pytest.mark.skipif(not BUNDLED, reason="the bundled detector and U-Net checkpoints are not in helpers/weights")
 @pytest.mark.parametrize("operator, floor", [("scratches", 1.0), ("cracks", 1.0), ("fading", 2.0)])
 def test_bundled_pipeline_repairs_what_the_aging_draws(operator, floor):

@@ -15,7 +15,7 @@ from tiny_gan import NaNAfterEpoch, SyntheticPairs, build
 from helpers import HelpersError, models
 from helpers.__main__ import main
 from helpers.checkpoints import load_checkpoint, load_generator, read_metadata
-from helpers.train import TrainConfig, TrainingDiverged, epoch_batches, fit
+from helpers.train import TrainConfig, TrainingDiverged, epoch_batches, fit, mistake_cost
 
 
 @pytest.fixture(autouse=True)
@@ -130,6 +130,19 @@ def test_every_model_kind_trains_and_logs_its_losses(tmp_path, model_config):
     assert meta["model_config"] == build(**model_config)[2].config
 
 
+def test_a_detectors_mistake_costs_what_the_fill_would_lose_there():
+    clean = torch.full((1, 1, 16, 16), -0.6)  # images in [-1, 1]: a dark flat ground...
+    clean[..., 8, :] = 0.8  # ...crossed by a thin bright line that belongs to the picture
+    damaged, mask = clean.clone(), torch.zeros(1, 1, 16, 16)
+    damaged[..., 3, 2:6], mask[..., 3, 2:6] = 0.2, 1.0  # a grey scratch over the ground
+    cost = mistake_cost(damaged, clean, mask)
+    assert cost[..., 0, 12].item() == 0.0  # a false alarm on flat ground: the fill gives it back
+    line = (0.8 - (5 * 0.8 + 20 * -0.6) / 25) / 2  # what filling the line from its 5 x 5 surroundings loses
+    assert cost[..., 8, 12].item() == pytest.approx(line)
+    assert cost[..., 3, 3].item() == pytest.approx(0.4)  # a missed scratch pixel: its contrast, (0.2 + 0.6) / 2
+    assert cost[..., 8, 12] > cost[..., 3, 3] > cost[..., 7, 12] > 0  # beside the line less is lost
+
+
 def test_loss_weights_choose_the_terms_and_regression_alone_leaves_the_discriminator_untouched(tmp_path):
     config = {"conditional": True, "loss": "bce", "mask_head": True}
     plain = fit(_config(epochs=1, model_config=config, adv_weight=0.0, ssim_weight=5.0), SyntheticPairs(4), None,
@@ -143,6 +156,8 @@ def test_loss_weights_choose_the_terms_and_regression_alone_leaves_the_discrimin
     _assert_same(state["discriminator"], untouched)  # seeded init, never stepped
     with pytest.raises(HelpersError, match="adv-weight must be 0 or more"):
         fit(_config(adv_weight=-1.0), SyntheticPairs(4), None, tmp_path / "bad")
+    with pytest.raises(HelpersError, match="cost-weight must be 0 or more"):
+        fit(_config(cost_weight=float("nan")), SyntheticPairs(4), None, tmp_path / "bad")
 
 
 def test_command_init_starts_from_a_checkpoints_weights(tmp_path, rng):

@@ -47,6 +47,9 @@ def add_arguments(parser):
     parser.add_argument("--mask-weight", type=float, help="weight of the mask loss (models with a mask head)")
     parser.add_argument("--adv-weight", type=float, default=1.0,
                         help="weight of the adversarial loss (default 1; 0 trains by regression alone)")
+    parser.add_argument("--cost-weight", type=float, default=0.0,
+                        help="detector: weight each pixel's BCE by 1 + this x what a mistake there costs the "
+                             "fill (missed damage: its contrast; a false alarm: the detail a fill erases)")
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a (1 - SSIM) loss (default 0)")
     parser.add_argument("--init", help="start from this checkpoint's weights (a fresh optimizer and schedule), "
                                        "e.g. the bundled helpers/weights/unet_default.safetensors; with "
@@ -237,7 +240,7 @@ def run(args) -> Report:
                          session_epochs=args.session_epochs,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
-                         ssim_weight=args.ssim_weight, train_only=tuple(args.train_only), seed=args.seed,
+                         ssim_weight=args.ssim_weight, cost_weight=args.cost_weight, train_only=tuple(args.train_only), seed=args.seed,
                          workers=args.workers, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
     data_info |= {"crop": args.crop, "init": args.init} if args.crop or args.init else {}
