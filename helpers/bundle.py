@@ -54,7 +54,9 @@ def describe_data(data: dict[str, Any]) -> dict[str, Any]:
 
 def lineage(metadata: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
     """The commands that made a checkpoint, oldest first: a run started with `train --init CKPT` records
-    CKPT, whose own metadata (when the file is still here) names the command and --init before it."""
+    CKPT, whose own metadata (when the file is still here) names the command and --init before it. A
+    bundle already holds its whole recipe, so it is taken over as stored: runs fine-tuned one after another
+    from the bundled file all name the same path, whose current metadata is only the latest of them."""
     chain, seen = [], set()
     while metadata and len(chain) < limit:
         chain.append({"command": metadata.get("command"), "epoch": metadata.get("epoch"), "step": metadata.get("step")})
@@ -68,6 +70,10 @@ def lineage(metadata: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
         seen.add(path.resolve())
         chain[-1]["init_weights_sha256"] = weights_digest(path)
         metadata = read_metadata(path)
+        stored = (metadata.get("bundle") or {}).get("lineage")
+        if stored:
+            chain.extend(reversed(stored))
+            break
     return chain[::-1]
 
 

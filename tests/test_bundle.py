@@ -122,3 +122,19 @@ def test_bundle_records_the_commands_of_every_init_stage(run, tmp_path):
     assert [stage["command"] for stage in lineage] == [metadata["command"], "python -m helpers train --init X"]
     assert lineage[1]["init"] == str(earlier)
     assert lineage[1]["init_weights_sha256"] == weights_digest(earlier)
+
+
+def test_fine_tuning_the_bundled_file_again_and_again_keeps_every_stage(run, tmp_path):
+    """Runs that each start from the bundled path (`--init helpers/weights/X`) find there only the latest
+    bundle: its stored lineage carries the stages before it."""
+    first, _ = run
+    out = tmp_path / "weights"
+    bundled = bundle_checkpoint(first, "unet_default", out_dir=out)
+    state, metadata = load_checkpoint(first)
+    for stage in (2, 3):
+        run_ckpt = tmp_path / f"run{stage}" / "best.safetensors"
+        run_ckpt.parent.mkdir()
+        save_checkpoint(run_ckpt, state, metadata | {"command": f"train stage {stage}", "data": {"init": str(bundled)}})
+        bundled = bundle_checkpoint(run_ckpt, "unet_default", out_dir=out, overwrite=True)
+    lineage = read_metadata(bundled)["bundle"]["lineage"]
+    assert [stage["command"] for stage in lineage] == [metadata["command"], "train stage 2", "train stage 3"]
