@@ -240,7 +240,8 @@ def run(args) -> Report:
                          session_epochs=args.session_epochs,
                          batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
-                         ssim_weight=args.ssim_weight, cost_weight=args.cost_weight, train_only=tuple(args.train_only), seed=args.seed,
+                         ssim_weight=args.ssim_weight, cost_weight=args.cost_weight,
+                         train_only=tuple(args.train_only), seed=args.seed,
                          workers=args.workers, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                          device=args.device, log_every=args.log_every, progress=not args.quiet)
     data_info |= {"crop": args.crop, "init": args.init} if args.crop or args.init else {}
