@@ -43,9 +43,9 @@ class AgeSettings:
     masks: bool = True
 
 
-def prepare_clean(img: np.ndarray, size: int, gray: bool, rng: np.random.Generator | None = None,
-                  zoom: float = 1.0) -> np.ndarray:
-    """Gray or RGB float32 [0, 1], shorter side resized to `size` x `zoom`, then a size x size crop.
+def prepare_clean(img: np.ndarray, size: int, gray: bool, rng: np.random.Generator | None = None
+                  ) -> np.ndarray:
+    """Gray or RGB float32 [0, 1], shorter side resized to `size`, then a size x size crop.
 
     The crop is centred, or placed by `rng` (training-time augmentation). size 0 keeps the image whole.
     """
@@ -55,7 +55,7 @@ def prepare_clean(img: np.ndarray, size: int, gray: bool, rng: np.random.Generat
     if size <= 0:
         return img
     h, w = img.shape[:2]
-    scale = size * zoom / min(h, w)
+    scale = size / min(h, w)
     if scale != 1.0:
         new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC

@@ -194,17 +194,13 @@ class AgedDataset(torch.utils.data.Dataset):
     reading headers only. `crop` cuts a crop x crop window (random when training) out of the aged
     size x size image: small windows train faster while the damage keeps the scale it has at `size`.
     `exposure`: the share of training items whose clean photo is first re-exposed (`vary_exposure`).
-    `zoom` > 1: each training photo is first enlarged by a factor drawn log-uniformly from [1, zoom], so
-    the size x size crop shows a part of it: more different pictures under the damage, which keeps its
-    scale (aged after the crop), from the same few photos.
     Works in DataLoader workers (the state is plain data).
     """
 
     def __init__(self, source: str | Path | Iterable[str | Path], *, size: int = 256, gray: bool = True,
                  presets: str | Sequence[str] = "seed", strength: float | tuple[float, float] = (0.5, 1.0),
                  seed: int = 0, train: bool = False, check: str = "header",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None, exposure: float = 0.0,
-                 zoom: float = 1.0):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None, exposure: float = 0.0):
         from .aging import PRESETS
 
         sources = [source] if isinstance(source, (str, Path)) else list(source)
@@ -221,12 +217,10 @@ class AgedDataset(torch.utils.data.Dataset):
             raise UsageError(f"crop must lie in [1, size={size}], got {crop}")
         if not 0.0 <= exposure <= 1.0:
             raise UsageError(f"exposure must lie in [0, 1] (a share of the items), got {exposure}")
-        if not 1.0 <= zoom <= 8.0:
-            raise UsageError(f"zoom must lie in [1, 8] (1: the whole photo), got {zoom}")
         if check not in ("header", "full"):
             raise UsageError(f"check must be 'header' or 'full', got {check!r}")
         self.size, self.gray, self.seed, self.train, self.max_pixels = size, gray, seed, train, max_pixels
-        self.crop, self.exposure, self.zoom = crop, exposure, zoom
+        self.crop, self.exposure = crop, exposure
         self.epoch = 0
         files, problems = find_images(sources)
         self.files, self.skipped = _usable_files(files, check, max_pixels)
@@ -262,8 +256,7 @@ class AgedDataset(torch.utils.data.Dataset):
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         img, _ = self._read(index)
-        zoom = float(np.exp(rng.uniform(0.0, np.log(self.zoom)))) if self.train and self.zoom > 1 else 1.0
-        clean = prepare_clean(img, self.size, self.gray, rng if self.train else None, zoom)
+        clean = prepare_clean(img, self.size, self.gray, rng if self.train else None)
         if self.train and rng.random() < 0.5:
             clean = np.ascontiguousarray(clean[:, ::-1])
         if self.train and self.exposure > 0 and rng.random() < self.exposure:  # no draw when off: old runs replay

@@ -120,29 +120,6 @@ def test_exposure_jitter_reexposes_some_clean_training_photos_and_nothing_else(p
         AgedDataset(photo_folder, exposure=1.5)
 
 
-def test_zoom_shows_a_random_part_of_each_training_photo_enlarged(tmp_path):
-    """A horizontal ramp enlarged by z shows about 1/z of its levels in the crop; zoom 1 replays old runs,
-    validation never zooms, and a zoom below 1 (a crop bigger than the photo) is refused."""
-    folder = tmp_path / "ramp"
-    folder.mkdir()
-    Image.fromarray(np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))).save(folder / "ramp.png")
-    plain = AgedDataset(folder, size=32, presets="local", seed=3, train=True)
-    assert _same(plain[0], AgedDataset(folder, size=32, presets="local", seed=3, train=True, zoom=1.0)[0])
-    zoomed = AgedDataset(folder, size=32, presets="local", seed=3, train=True, zoom=4.0)
-    spans = []
-    for epoch in range(12):
-        zoomed.set_epoch(epoch)
-        clean = zoomed[0][1][0]
-        spans.append(float(clean[:, -1].mean() - clean[:, 0].mean()))
-    assert _same(zoomed[0], zoomed[0])
-    assert max(spans) <= 1.0 and min(spans) < 0.5 and len({round(s, 3) for s in spans}) > 6
-    val = AgedDataset(folder, size=32, presets="local", seed=3, zoom=4.0)
-    assert _same(val[0], AgedDataset(folder, size=32, presets="local", seed=3)[0])
-    for bad in (0.5, 9.0):
-        with pytest.raises(UsageError, match="zoom must lie in"):
-            AgedDataset(folder, zoom=bad)
-
-
 def test_vary_exposure_spans_dark_to_clipped_white():
     ramp = np.linspace(0, 1, 256, dtype=np.float32)
     rng = np.random.default_rng(0)

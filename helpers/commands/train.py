@@ -63,9 +63,6 @@ def add_arguments(parser):
     parser.add_argument("--presets", default="seed", help="aging presets, comma separated (clean photos only)")
     parser.add_argument("--exposure-jitter", type=float, default=0.0, metavar="SHARE",
                         help="share of training photos re-exposed (gamma and gain) before aging (default 0)")
-    parser.add_argument("--zoom", type=float, default=1.0, metavar="MAX",
-                        help="enlarge each training photo by a random factor in [1, MAX] before the --size crop "
-                             "(more different pictures from few photos; default 1: the whole photo)")
     parser.add_argument("--size", type=int, default=256, help="training image size (seed-dcgan: 256 only)")
     parser.add_argument("--crop", type=int, help="train on random crops of this size of the aged --size images "
                                                  "(fully convolutional models; validation stays whole)")
@@ -106,7 +103,7 @@ def _aged(files, args, train: bool, report: Report | None = None):
         warnings.simplefilter("ignore")  # each skipped file is reported below instead
         dataset = AgedDataset(files, size=args.size, gray=not args.rgb, presets=presets, seed=args.seed,
                               train=train, crop=args.crop if train else None,
-                              exposure=args.exposure_jitter if train else 0.0, zoom=args.zoom if train else 1.0)
+                              exposure=args.exposure_jitter if train else 0.0)
     for problem in dataset.skipped if report is not None else ():
         report.fail(problem.split(": ", 1)[0], problem)
     return dataset
@@ -131,7 +128,7 @@ def datasets(args, report: Report):
                     described | {"kind": "pre-aged pairs"})
         return (_aged([root / "train"], args, True, report), _aged([root / "val"], args, False, report),
                 described | {"kind": "clean photos aged on the fly", "presets": args.presets,
-                             "exposure_jitter": args.exposure_jitter, "zoom": args.zoom})
+                             "exposure_jitter": args.exposure_jitter})
     described["split"] = f"{args.val_fraction:g} of the items for validation, by seed {args.seed}"
     if _is_paired(root):
         pairs = PairedFolderDataset(root)
@@ -142,7 +139,7 @@ def datasets(args, report: Report):
     train_files, val_files = _split(usable, args.val_fraction, args.seed)
     return (_aged(train_files, args, True), _aged(val_files, args, False) if val_files else None,
             described | {"kind": "clean photos aged on the fly", "presets": args.presets,
-                         "exposure_jitter": args.exposure_jitter, "zoom": args.zoom})
+                         "exposure_jitter": args.exposure_jitter})
 
 
 def _check_fits(dataset, spec, data: str) -> None:
