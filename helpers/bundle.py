@@ -28,7 +28,8 @@ from .checkpoints import _digest, git_commit, load_checkpoint, read_metadata, sa
 from .env import PACKAGE_ROOT
 
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
-NAMES = {"unet_default": "unet", "seed_dcgan": "seed-dcgan", "detector": "detector", "inpainter": "inpainter"}  # bundle name -> the model it must hold
+NAMES = {"unet_default": "unet", "seed_dcgan": "seed-dcgan", "detector": "detector", "specks": "specks",
+         "inpainter": "inpainter"}  # bundle name -> the model it must hold
 MAX_BYTES = 10 * 2**20
 KEPT_METADATA = ("model", "model_config", "command", "data", "git_commit", "epoch", "step", "seed",
                  "best_val_l1", "losses", "train_config", "torch")
@@ -114,10 +115,24 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
         files = _split(find_images([source])[0], float(split.split()[0]), int(config.get("seed", 0)))[1]
     clean = [from_float(prepare_clean(read_image(path), data.get("size", 256), gray=True), np.uint8)
              for path in files[:photos]]
-    detector, _ = load_generator(checkpoint, "detector", device="cpu")
-    threshold, gains = calibrate_threshold(detector, clean)
+    model = metadata.get("model", "detector")
+    detector, _ = load_generator(checkpoint, model, device="cpu")
+    base, note = None, "the run's validation photos"
+    if model == "specks":  # what the speck finder adds to the bundled damage detector's mask
+        from .restore.detect import damage_probability, threshold_of
+        from .restore.pipeline import SPECK_MIRROR
+        from .restore.restorers import DEFAULT_CHECKPOINTS
+
+        bundled, bundled_meta = load_generator(DEFAULT_CHECKPOINTS["detector"], "detector", device="cpu")
+        cut = threshold_of(bundled_meta)
+
+        def base(aged):
+            return damage_probability(bundled, aged, tile=1024, overlap=128) > cut
+
+        note += f", joined to the bundled detector's mask (threshold {cut})"
+    threshold, gains = calibrate_threshold(detector, clean, base=base, mirror=model != "specks" or SPECK_MIRROR)
     return {"fill_threshold": threshold, "fill_threshold_calibration": {
-        "photos": len(clean), "from": "the run's validation photos", "mean_gain_db_by_threshold": gains}}
+        "photos": len(clean), "from": note, "mean_gain_db_by_threshold": gains}}
 
 
 def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path | None = None,
@@ -139,7 +154,7 @@ def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path 
                            f"{MAX_BYTES // 2**20} MB a bundle may take")
     bundled = {key: metadata[key] for key in KEPT_METADATA if key in metadata}
     if calibrate:
-        if NAMES[name] != "detector":
+        if NAMES[name] not in ("detector", "specks"):
             raise HelpersError("--calibrate chooses a detector's threshold; this bundle holds a " + NAMES[name])
         bundled |= calibration(checkpoint, metadata)
     if isinstance(bundled.get("data"), dict):
@@ -167,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="folder to write into (default: helpers/weights)")
     parser.add_argument("--calibrate", action="store_true",
-                        help="detector: choose the threshold that repairs the run's validation photos best")
+                        help="detector, specks: choose the threshold that repairs the run's validation photos best")
     args = parser.parse_args(argv)
     try:
         path = bundle_checkpoint(args.checkpoint, args.name, metrics=args.metrics, overwrite=args.overwrite,

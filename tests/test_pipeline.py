@@ -45,6 +45,13 @@ class _BrightThings(torch.nn.Module):
         return ((x + 1) / 2 - 0.9) * 100
 
 
+class _DarkThings(_BrightThings):
+    """A stand-in speck finder that marks every pixel darker than 0.1."""
+
+    def forward(self, x):
+        return (0.1 - (x + 1) / 2) * 100
+
+
 def _reference(change) -> Restorer:
     """A stand-in for the U-Net whose tonal change the tone stage fits: planes -> change(planes)."""
     return Restorer("reference", 1, lambda planes, tile, overlap: (np.clip(change(planes), 0, 1), None), False)
@@ -58,6 +65,26 @@ def test_a_fresh_detector_finds_nothing_and_takes_any_size():
     restored, mask = pipeline_restorer(detector.eval(), _reference(lambda x: x), 0.5).run(img[None], 1024, 128)
     assert not mask.any()  # the detector's bias starts it at "nothing is damaged"
     np.testing.assert_array_equal(restored[0], img)
+
+
+def test_a_fresh_speck_finder_finds_nothing_at_full_resolution_and_any_size():
+    finder, none, spec = build_models("specks")
+    assert none is None and spec.task == "detect" and finder.stride == 1
+    with torch.no_grad():
+        logits = finder(torch.zeros(1, 1, 77, 101))
+    assert logits.shape == (1, 1, 77, 101) and bool((logits.sigmoid() < 0.05).all())
+
+
+def test_the_pipeline_fills_what_either_detector_marks():
+    img = np.full((64, 64), 0.5, np.float32)
+    img[10, 5:40] = 1.0  # a bright scratch for the damage detector
+    img[40:43, 30:33] = 0.0  # a dark speck for the speck finder
+    same = _reference(lambda x: x)
+    both = repair(img[None], _BrightThings(), same, 0.5, specks=_DarkThings(), speck_threshold=0.5)
+    alone = repair(img[None], _BrightThings(), same, 0.5)
+    assert both["mask"][10, 5:40].all() and both["mask"][40:43, 30:33].all() and both["mask"].sum() == 35 + 9
+    assert not alone["mask"][40:43, 30:33].any()
+    np.testing.assert_allclose(both["restored"][0][40:43, 30:33], 0.5, atol=0.02)
 
 
 def test_tone_curves_are_per_pixel_and_strips_equal_the_whole():
@@ -332,7 +359,7 @@ def test_stages_train_with_the_one_loop_and_load_into_the_pipeline(tmp_path, mod
     summary = fit(config, data, val, tmp_path / model)
     epoch = summary["history"][-1]
     assert epoch["kind"] == "epoch"
-    if model == "detector":
+    if model in ("detector", "specks"):
         assert np.isfinite(epoch["val_loss"])
         assert {"val_threshold", "val_precision", "val_recall", "val_f1"} <= set(epoch)
         assert 0 < epoch["val_threshold"] < 1
@@ -399,7 +426,8 @@ def test_on_real_scratched_prints_the_local_repair_stays_inside_the_detected_mas
     stages = load_stages(device="cpu")
     for path in sorted(folder.glob("*.png")):
         planes = to_float(read_image(path)[..., :3]).transpose(2, 0, 1).copy()
-        out = repair(planes, stages["detector"], stages["reference"], stages["threshold"])
+        out = repair(planes, stages["detector"], stages["reference"], stages["threshold"], specks=stages["specks"],
+                     speck_threshold=stages["speck_threshold"])
         local = np.abs(out["restored"] - out["toned"]).max(axis=0) * 255
         assert out["mask"].mean() < 0.5 and local[~out["widened"]].max() == 0, path.name
         if path.name in KNOWN_MISSES:

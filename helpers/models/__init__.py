@@ -35,6 +35,7 @@ BUILDERS = {
     "seed-dcgan": "helpers.models.seed_dcgan:build",
     "unet": "helpers.models.unet:build",
     "detector": "helpers.models.detector:build",
+    "specks": "helpers.models.specks:build",
     "inpainter": "helpers.models.inpainter:build",
 }
 

@@ -2,7 +2,9 @@
 job, as the study concluded ("multiple different models would be needed to repair different types of
 problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
-1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed.
+1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
+   second one at full resolution, the speck finder (models/specks.py), adds the dust specks and hairs
+   the first leaves.
 2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction and the photo's blacks have lifted as fading lifts them: a photo whose tone is fine
@@ -13,8 +15,8 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
-Its checkpoints are the detector's and the U-Net's (`STAGES`), and the inpainter's for the learned fill;
-each can be replaced by a file of one."""
+Its checkpoints are the detector's, the speck finder's and the U-Net's (`STAGES`), and the inpainter's for
+the learned fill; each can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ from .fill import METHODS, fill, fill_deep, has_deep, widen
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
 
-STAGES = ("detector", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
+STAGES = ("detector", "specks", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
+SPECK_MIRROR = False  # the speck finder looks once
 
 
 def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[str, Path]:
@@ -46,8 +49,8 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
         if model in OPTIONAL_STAGES and not learned_fill:
             raise UsageError(f"{path}: an {model} checkpoint is used by the learned fill only: add --fill learned")
         if model not in stages:
-            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector, a unet and an "
-                             "inpainter checkpoint at most")
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector, a specks, a unet "
+                             "and an inpainter checkpoint at most")
         if model in replaced:
             raise UsageError(f"{path}: a second {model} checkpoint (the first: {replaced[model]}); the pipeline "
                              "takes one of each")
@@ -61,8 +64,8 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
 
 
 def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
-    """The pipeline's models: {"detector", "reference" (the U-Net restorer), "inpainter" (None unless
-    `learned_fill`), "threshold", "metadata"}."""
+    """The pipeline's models: {"detector", "specks" (the speck finder), "reference" (the U-Net restorer),
+    "inpainter" (None unless `learned_fill`), "threshold", "speck_threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
@@ -70,15 +73,16 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
     paths = stage_checkpoints(checkpoints, learned_fill=learned_fill)
     device = device or env.device()
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
+    specks, specks_meta = load_generator(paths["specks"], "specks", device=device)
     reference = load_restorer("unet", paths["unet"], device=device)
     if reference.channels != 1:  # the tone stage fits its change to the luminance
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"detector": detector, "reference": reference, "inpainter": inpainter,
-            "threshold": threshold_of(detector_meta),
+    return {"detector": detector, "specks": specks, "reference": reference, "inpainter": inpainter,
+            "threshold": threshold_of(detector_meta), "speck_threshold": threshold_of(specks_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
-                         "detector": detector_meta}}
+                         "detector": detector_meta, "specks": specks_meta}}
 
 
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto") -> Restorer:
@@ -89,18 +93,22 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
         raise UsageError(f"tone must be one of {', '.join(MODES)}, not {tone!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
-                             inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"])
+                             inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"],
+                             specks=stages["specks"], speck_threshold=stages["speck_threshold"])
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
-           damage: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected, or `damage`, an H x W bool
-    mask the user drew, in its place), "widened" (what is filled), "toned" (all planes after the tone stage;
-    `tone` as in `tone.tone_correction`) and "restored" (toned, then filled inside "widened")."""
+           damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected by the detector, joined by the
+    `specks` finder's when given, or `damage`, an H x W bool mask the user drew, in its place), "widened"
+    (what is filled), "toned" (all planes after the tone stage; `tone` as in `tone.tone_correction`) and
+    "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
     if damage is None:
         mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+        if specks is not None:
+            mask |= damage_probability(specks, luma, tile=tile, overlap=overlap, mirror=SPECK_MIRROR) > speck_threshold
     elif damage.shape != luma.shape:
         raise UsageError(f"the damage mask is {damage.shape[1]}x{damage.shape[0]}, the photo "
                          f"{luma.shape[1]}x{luma.shape[0]}")
@@ -117,15 +125,19 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
-                      inpainter=None, tone: str = "auto", metadata: dict | None = None) -> Restorer:
-    """A Restorer around stage models already in memory (tests, notebooks): a detector network, the
-    restorer whose tonal change the tone stage fits (the U-Net), and the inpainter for the learned fill."""
+                      inpainter=None, tone: str = "auto", metadata: dict | None = None, specks=None,
+                      speck_threshold: float = 0.5) -> Restorer:
+    """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
+    speck finder, optional here), the restorer whose tonal change the tone stage fits (the U-Net), and the
+    inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
-                        tone=tone, tile=tile, overlap=overlap, damage=damage)
+                        tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
+                        speck_threshold=speck_threshold)
         return stages["restored"], stages["mask"].astype(np.float32)
 
+    extra = {"speck_threshold": speck_threshold} if specks is not None else {}
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
-                                                                  "fill": fill_method, "tone": tone},
+                                                                  "fill": fill_method, "tone": tone} | extra,
                     takes_mask=True)

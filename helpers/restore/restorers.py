@@ -28,6 +28,7 @@ WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "seed-dcgan": WEIGHTS_DIR / "seed_dcgan.safetensors",
                        "detector": WEIGHTS_DIR / "detector.safetensors",
+                       "specks": WEIGHTS_DIR / "specks.safetensors",
                        "inpainter": WEIGHTS_DIR / "inpainter.safetensors"}
 MODELS = ("pipeline", "unet", "seed-dcgan", "classical")
 DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
