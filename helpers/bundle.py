@@ -126,9 +126,10 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
         bundled, bundled_meta = load_generator(DEFAULT_CHECKPOINTS["detector"], "detector", device="cpu")
         cut = threshold_of(bundled_meta)
 
-        def base(aged):
+        def detector_mask(aged):
             return damage_probability(bundled, aged, tile=1024, overlap=128) > cut
 
+        base = detector_mask
         note += f", joined to the bundled detector's mask (threshold {cut})"
     threshold, gains = calibrate_threshold(detector, clean, base=base, mirror=model != "specks" or SPECK_MIRROR)
     return {"fill_threshold": threshold, "fill_threshold_calibration": {
