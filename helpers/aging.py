@@ -85,6 +85,7 @@ TRAINING_PRESETS = {
                ("grain", 0.5, 0.1, 0.8), ("sepia", 0.2, 0.3, 1.0), ("paper_texture", 0.4, 0.2, 0.8),
                ("vignette", 0.2, 0.2, 0.8), ("dust", 0.85, 0.1, 0.3), ("jpeg", 0.4, 0.2, 0.8)],
 }
+RECIPES = PRESETS | TRAINING_PRESETS  # every name `age_image` and `train --presets` accept
 
 
 VISIBLE_CHANGE = 0.03  # ~8 of 255 levels: a damaged pixel that changed less is not marked as destroyed
@@ -138,11 +139,10 @@ def _plan(preset, operators, strength, rng):
         if unknown:
             raise UsageError(f"unknown aging operator {', '.join(unknown)}; valid: {', '.join(OPERATORS)}")
         return {name: _check_strength(s, f"strength of {name}") * strength for name, s in operators.items()}
-    recipes = PRESETS | TRAINING_PRESETS
-    if preset not in recipes:
-        raise UsageError(f"unknown aging preset {preset!r}; valid: {', '.join(recipes)}")
+    if preset not in RECIPES:
+        raise UsageError(f"unknown aging preset {preset!r}; valid: {', '.join(RECIPES)}")
     plan = {}
-    for name, probability, low, high in recipes[preset]:
+    for name, probability, low, high in RECIPES[preset]:
         applied, drawn = rng.random() < probability, rng.uniform(low, high)
         if applied:
             plan[name] = drawn * strength

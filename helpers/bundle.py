@@ -117,7 +117,7 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
              for path in files[:photos]]
     model = metadata.get("model", "detector")
     detector, _ = load_generator(checkpoint, model, device="cpu")
-    base, note = None, "the run's validation photos"
+    base, mirror, note = None, True, "the run's validation photos"
     if model == "specks":  # what the speck finder adds to the bundled damage detector's mask
         from .restore.detect import damage_probability, threshold_of
         from .restore.pipeline import SPECK_MIRROR
@@ -129,9 +129,9 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
         def detector_mask(aged):
             return damage_probability(bundled, aged, tile=1024, overlap=128) > cut
 
-        base = detector_mask
+        base, mirror = detector_mask, SPECK_MIRROR
         note += f", joined to the bundled detector's mask (threshold {cut})"
-    threshold, gains = calibrate_threshold(detector, clean, base=base, mirror=model != "specks" or SPECK_MIRROR)
+    threshold, gains = calibrate_threshold(detector, clean, base=base, mirror=mirror)
     return {"fill_threshold": threshold, "fill_threshold_calibration": {
         "photos": len(clean), "from": note, "mean_gain_db_by_threshold": gains}}
 

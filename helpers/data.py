@@ -201,14 +201,13 @@ class AgedDataset(torch.utils.data.Dataset):
                  presets: str | Sequence[str] = "seed", strength: float | tuple[float, float] = (0.5, 1.0),
                  seed: int = 0, train: bool = False, check: str = "header",
                  max_pixels: int = DEFAULT_MAX_PIXELS, crop: int | None = None, exposure: float = 0.0):
-        from .aging import PRESETS, TRAINING_PRESETS
+        from .aging import RECIPES
 
         sources = [source] if isinstance(source, (str, Path)) else list(source)
         self.presets = (presets,) if isinstance(presets, str) else tuple(presets)
-        known = list(PRESETS) + list(TRAINING_PRESETS)
-        unknown = [p for p in self.presets if p not in known]
+        unknown = [p for p in self.presets if p not in RECIPES]
         if unknown or not self.presets:
-            raise UsageError(f"unknown preset {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}")
+            raise UsageError(f"unknown preset {', '.join(unknown) or '(none)'}; choose from {', '.join(RECIPES)}")
         self.strength = (float(strength), float(strength)) if np.isscalar(strength) else tuple(map(float, strength))
         if not 0.0 <= self.strength[0] <= self.strength[1] <= 1.0:
             raise UsageError(f"strength must lie in [0, 1] with low <= high, got {strength}")

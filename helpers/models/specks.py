@@ -1,11 +1,12 @@
-"""The speck finder: a second detector, at full resolution, for dust specks and hairs only.
+"""The speck finder: a second detector, at full resolution, for dust specks only (hairs, thin lines, stay
+the damage detector's).
 
 Why a model of its own: the damage detector draws its mask at half size through a pixel shuffle, and its
 training (BCE + Dice over the batch, mats and torn corners included) is dominated by large regions; it
 left contrasty 3-5 px specks on a hand or a dark shirt at probability ~0 and found dust with F1 0.48 on
 the benchmark's held-out photos (docs/pipeline_experiments.md). Specks are local: whether a blob is a
 speck or part of the picture shows within a few tens of pixels. So this net never shrinks the photo, sees
-~35 px (dilated residual blocks), and is trained on clean photos with dust and the scanning operators
+~37 px (dilated residual blocks), and is trained on clean photos with dust and the scanning operators
 (grain, JPEG, blur, paper) that must not be taken for it (`--presets specks`). The pipeline fills the
 union of both detectors' masks.
 """

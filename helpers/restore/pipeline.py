@@ -3,8 +3,8 @@ job, as the study concluded ("multiple different models would be needed to repai
 problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
-   second one at full resolution, the speck finder (models/specks.py), adds the dust specks and hairs
-   the first leaves.
+   second one at full resolution, the speck finder (models/specks.py), adds the dust specks the first
+   leaves.
 2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction and the photo's blacks have lifted as fading lifts them: a photo whose tone is fine
