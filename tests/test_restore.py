@@ -22,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import metrics
 from helpers import restore as restore_module
 from helpers.__main__ import main
 from helpers.checkpoints import save_checkpoint
@@ -447,6 +448,8 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 2 and "--fill" in err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o10", "--model", "unet", "--tone", "off")
     assert code == 2 and "--tone applies to the pipeline only" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o11", "--model", "unet", "--focus", "off")
+    assert code == 2 and "--focus applies to the pipeline only" in err
 
 
 @BUNDLED_PIPELINE
@@ -468,6 +471,23 @@ def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     assert np.abs(outputs["off"] - graded.astype(int))[far].max() <= 1
     assert np.abs(outputs["on"] - graded.astype(int))[far].mean() > 10
     assert np.array_equal(outputs["auto"], outputs["on"])
+
+
+@BUNDLED_PIPELINE
+def test_focus_off_keeps_an_intended_soft_focus_and_auto_sharpens_it(capsys, tmp_path):
+    clean = read_image(bundled_samples("clean")[2])
+    soft = cv2.GaussianBlur(clean, (0, 0), 1.6)
+    Image.fromarray(soft).save(tmp_path / "soft.png")
+    outputs = {}
+    for focus in ("off", "auto"):
+        code, doc, err = cli(capsys, tmp_path / "soft.png", "--out", tmp_path / focus, "--focus", focus, "--tone", "off",
+                             "--save-mask")
+        assert code == 0 and doc["model"] == "pipeline", err
+        outputs[focus] = read_image(tmp_path / focus / "soft.png")
+    mask = read_image(tmp_path / "off" / "soft_mask.png") > 127
+    far = ~cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.abs(outputs["off"].astype(int) - soft.astype(int))[far].max() <= 1
+    assert metrics.edge_contrast(clean, outputs["auto"]) > metrics.edge_contrast(clean, soft) + 0.1
 
 
 def _scratched(tmp_path) -> Path:

@@ -29,6 +29,9 @@ def add_arguments(parser):
     parser.add_argument("--tone", default="auto", choices=["auto", "on", "off"],
                         help="pipeline: correct the tone when its gate finds it damaged (auto, default), always "
                              "(on), or never (off: for a photo whose matte or dark look is intended)")
+    parser.add_argument("--focus", default="auto", choices=["auto", "off"],
+                        help="pipeline: sharpen a photo whose edges read soft (auto, default) or never (off: for a "
+                             "soft focus that is intended)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -84,9 +87,10 @@ def run(args):
             raise HelpersError(f"{checkpoint}: no such checkpoint file")
     if args.model is None:
         args.model = _model_of(args.checkpoint)
-    if len(args.checkpoint) > (3 if args.model == "pipeline" else 1):
+    if len(args.checkpoint) > (4 if args.model == "pipeline" else 1):
         raise UsageError(f"--checkpoint: the {args.model} model takes "
-                         + ("a detector, a unet and an inpainter checkpoint at most" if args.model == "pipeline"
+                         + ("a detector, a specks, a unet and an inpainter checkpoint at most"
+                            if args.model == "pipeline"
                             else "one"))
     for checkpoint in args.checkpoint:
         if Path(checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
@@ -94,13 +98,14 @@ def run(args):
                                ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
                                "with torch.load(weights_only=True))")
     for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto"),
-                                   ("--mask", args.mask, None)):
+                                   ("--focus", args.focus, "auto"), ("--mask", args.mask, None)):
         if value != default and args.model != "pipeline":
             raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
     if args.model == "pipeline":
         from ..restore.pipeline import load_pipeline
 
-        restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone)
+        restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone,
+                                 focus=args.focus)
     else:
         restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
                                  trust_pickle=args.trust_pickle, device=args.device)

@@ -11,6 +11,8 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it. On a
    heavily aged photo, what the U-Net does beyond the curves (sharpening, smoothing grain) is added when
    it is big.
+   focus (restore/focus.py): a photo whose sharpest edges read soft (an old lens, a bad scan) is
+   deconvolved; a sharp one, or one whose soft focus is intended (`focus="off"`), is left alone.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
@@ -27,6 +29,8 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, fill_deep, has_deep, widen
+from .focus import MODES as FOCUS_MODES
+from .focus import focus_correction
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
 
@@ -85,25 +89,29 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
                          "detector": detector_meta, "specks": specks_meta}}
 
 
-def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto") -> Restorer:
+def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto",
+                  focus: str = "auto") -> Restorer:
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
     if tone not in MODES:
         raise UsageError(f"tone must be one of {', '.join(MODES)}, not {tone!r}")
+    if focus not in FOCUS_MODES:
+        raise UsageError(f"focus must be one of {', '.join(FOCUS_MODES)}, not {focus!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
                              inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"],
-                             specks=stages["specks"], speck_threshold=stages["speck_threshold"])
+                             specks=stages["specks"], speck_threshold=stages["speck_threshold"], focus=focus)
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
-           damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5) -> dict[str, np.ndarray]:
+           damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5,
+           focus: str = "auto") -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected by the detector, joined by the
     `specks` finder's when given, or `damage`, an H x W bool mask the user drew, in its place), "widened"
-    (what is filled), "toned" (all planes after the tone stage; `tone` as in `tone.tone_correction`) and
-    "restored" (toned, then filled inside "widened")."""
+    (what is filled), "toned" (all planes after the tone stage, `tone` as in `tone.tone_correction`, and the
+    focus stage, `focus` "auto" or "off") and "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
     if damage is None:
         mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
@@ -118,6 +126,10 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     widened = widen(mask, grow)
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
                                           repaint=has_deep(widened))
+    if focus == "auto":
+        sharpened, _ = focus_correction(luma)
+        if sharpened is not None:
+            correction += sharpened
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
@@ -126,7 +138,7 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
                       inpainter=None, tone: str = "auto", metadata: dict | None = None, specks=None,
-                      speck_threshold: float = 0.5) -> Restorer:
+                      speck_threshold: float = 0.5, focus: str = "auto") -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
     speck finder, optional here), the restorer whose tonal change the tone stage fits (the U-Net), and the
     inpainter for the learned fill."""
@@ -134,10 +146,11 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
                         tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
-                        speck_threshold=speck_threshold)
+                        speck_threshold=speck_threshold, focus=focus)
         return stages["restored"], stages["mask"].astype(np.float32)
 
     extra = {"speck_threshold": speck_threshold} if specks is not None else {}
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
-                                                                  "fill": fill_method, "tone": tone} | extra,
+                                                                  "fill": fill_method, "tone": tone,
+                                                                  "focus": focus} | extra,
                     takes_mask=True)
