@@ -480,8 +480,8 @@ def test_focus_off_keeps_an_intended_soft_focus_and_auto_sharpens_it(capsys, tmp
     Image.fromarray(soft).save(tmp_path / "soft.png")
     outputs = {}
     for focus in ("off", "auto"):
-        code, doc, err = cli(capsys, tmp_path / "soft.png", "--out", tmp_path / focus, "--focus", focus, "--tone", "off",
-                             "--save-mask")
+        code, doc, err = cli(capsys, tmp_path / "soft.png", "--out", tmp_path / focus, "--focus", focus,
+                             "--tone", "off", "--save-mask")
         assert code == 0 and doc["model"] == "pipeline", err
         outputs[focus] = read_image(tmp_path / focus / "soft.png")
     mask = read_image(tmp_path / "off" / "soft_mask.png") > 127

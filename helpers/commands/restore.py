@@ -1,4 +1,4 @@
-"""`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, fill;
+"""`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, focus, fill;
 the bundled detector and U-Net), or, for comparison, the single U-Net, the study's seed DCGAN or the
 classical OpenCV baseline. See helpers/restore/ for what it guarantees."""
 

@@ -1,5 +1,5 @@
-"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, fill; each stage with one
-job, as the study concluded ("multiple different models would be needed to repair different types of
+"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, focus, fill; each stage
+with one job, as the study concluded ("multiple different models would be needed to repair different types of
 problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
@@ -11,9 +11,9 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it. On a
    heavily aged photo, what the U-Net does beyond the curves (sharpening, smoothing grain) is added when
    it is big.
-   focus (restore/focus.py): a photo whose sharpest edges read soft (an old lens, a bad scan) is
+3. focus (restore/focus.py): a photo whose sharpest edges read soft (an old lens, a bad scan) is
    deconvolved; a sharp one, or one whose soft focus is intended (`focus="off"`), is left alone.
-3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
+4. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
