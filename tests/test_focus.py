@@ -11,7 +11,7 @@ from helpers.age_folder import prepare_clean
 from helpers.aging import apply_operator
 from helpers.data import bundled_samples
 from helpers.io import from_float, read_image
-from helpers.restore.focus import BLUR_FROM, blur_width, deblur, focus_correction
+from helpers.restore.focus import BLUR_FROM, blur_width, deblur, focus_correction, focus_sigma
 from helpers.restore.pipeline import repair
 
 
@@ -42,18 +42,18 @@ def test_unblurred_step_edges_read_as_sharp():
 
 def test_a_photo_with_too_few_edges_reads_as_sharp():
     assert blur_width(np.full((64, 64), 0.4, np.float32)) == 0.0
-    assert focus_correction(np.full((64, 64), 0.4, np.float32))[0] is None
+    assert focus_sigma(np.full((64, 64), 0.4, np.float32))[0] is None
 
 
 def test_sharp_photos_are_left_alone_and_blurred_ones_are_sharpened():
     for index in range(4):
         clean = _photo(index)
-        change, width = focus_correction(clean)
-        assert change is None and width < BLUR_FROM, (index, width)
+        sigma, width = focus_sigma(clean)
+        assert sigma is None and width < BLUR_FROM, (index, width)
         blurred = cv2.GaussianBlur(clean, (0, 0), 1.5)
-        change, width = focus_correction(blurred)
-        assert change is not None and width > BLUR_FROM, (index, width)
-        restored = np.clip(blurred + change, 0.0, 1.0)
+        sigma, width = focus_sigma(blurred)
+        assert sigma is not None and width > BLUR_FROM, (index, width)
+        restored = np.clip(blurred + focus_correction(blurred, sigma), 0.0, 1.0)
         assert metrics.psnr(clean, restored) > metrics.psnr(clean, blurred) + 1.0, index
         assert metrics.edge_contrast(clean, restored) > metrics.edge_contrast(clean, blurred) + 0.1, index
 
@@ -86,3 +86,17 @@ def test_the_pipeline_sharpens_a_blurred_photo_and_only_that(monkeypatch):
     assert metrics.psnr(clean, outputs["auto"]) > metrics.psnr(clean, blurred) + 1.0
     sharp = repair(clean[None], None, None, 0.5, tone="off", damage=none)["restored"][0]
     assert np.array_equal(sharp, clean)
+
+
+def test_a_colour_photo_is_deblurred_plane_by_plane_so_its_colour_edges_sharpen_too():
+    clean = cv2.resize(read_image(bundled_samples("clean")[2]), (192, 192), interpolation=cv2.INTER_AREA)
+    assert clean.ndim == 3
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.5)
+    planes = blurred.transpose(2, 0, 1).astype(np.float32) / 255
+    restored = repair(planes, None, None, 0.5, tone="off", damage=np.zeros(clean.shape[:2], bool))["restored"]
+    restored = (restored.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    chroma = [cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)[..., 1] for image in (clean, blurred, restored)]
+    assert metrics.edge_contrast(chroma[0], chroma[2]) > metrics.edge_contrast(chroma[0], chroma[1]) + 0.1
+    for channel in range(3):
+        assert metrics.psnr(clean[..., channel], restored[..., channel]) > \
+            metrics.psnr(clean[..., channel], blurred[..., channel]) + 1.0, channel

@@ -29,8 +29,7 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, fill_deep, has_deep, widen
-from .focus import MODES as FOCUS_MODES
-from .focus import focus_correction
+from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
 
@@ -126,11 +125,11 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     widened = widen(mask, grow)
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
                                           repaint=has_deep(widened))
-    if focus == "auto":
-        sharpened, _ = focus_correction(luma)
-        if sharpened is not None:
-            correction += sharpened
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
+    sigma = focus_sigma(luma)[0] if focus == "auto" else None
+    if sigma is not None:
+        for index, plane in enumerate(planes):
+            toned[index] += focus_correction(plane, sigma)
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
     return {"mask": mask, "widened": widened, "toned": toned, "restored": fill_deep(filled, widened, luma, repaint)}
