@@ -130,8 +130,8 @@ def network_info(checkpoint: Path) -> dict:
 def method_info(model: str, restorer) -> dict:
     if model == "pipeline":
         return {stage: network_info(Path(path)) for stage, path in restorer.metadata["checkpoint"].items()} \
-            | {"threshold": restorer.metadata["threshold"], "speck_threshold": restorer.metadata.get("speck_threshold")} \
-            | {key: restorer.metadata[key] for key in ("fill", "tone", "focus")}
+            | {"threshold": restorer.metadata["threshold"]} \
+            | {key: restorer.metadata.get(key) for key in ("speck_threshold", "fill", "tone", "focus")}
     return network_info(Path(restorer.metadata["checkpoint"])) if model != "classical" else {}
 
 

@@ -54,7 +54,7 @@ def blur_width(luma: np.ndarray) -> float:
 
 
 def noise_level(luma: np.ndarray) -> float:
-    """The standard deviation of the photo's noise (grain, JPEG, the 8-bit steps), by Immerkaer's estimate
+    """The standard deviation of the photo's noise (grain, the 8-bit steps), by Immerkaer's estimate
     ("Fast noise variance estimation", 1996): the mean response to a mask that cancels smooth picture."""
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = cv2.filter2D(np.ascontiguousarray(luma, np.float32), cv2.CV_32F, kernel)[1:-1, 1:-1]
