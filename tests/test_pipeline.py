@@ -20,8 +20,8 @@ from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves, gu
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
-from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, GATE_FROM, GATE_TO, lifted,
-                                  luminance, size_gate, tone_correction)
+from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, EDGE_FROM, EDGE_SCALE, GATE_FROM,
+                                  GATE_TO, lifted, luminance, size_gate, tone_correction)
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -158,23 +158,31 @@ def test_the_tone_stage_corrects_a_faded_photo():
 
 def test_the_rest_of_the_unets_change_is_added_to_a_faded_photo_only_when_it_is_big():
     """Curves cannot sharpen: what the U-Net does beyond them (here an unsharp mask on top of undoing the
-    fade) is added when its mean size away from the damage reaches DETAIL_TO levels, and left out under
-    DETAIL_FROM, where it is the U-Net's blur of a photo that only faded."""
+    fade) is added whole when its mean size away from the damage reaches DETAIL_TO levels. Under DETAIL_FROM
+    only what steepens the photo's strong edges is added; where the U-Net smooths (its blur of a photo that
+    only faded) nothing of that smoothing is."""
     clean = _photo(0, 96)
     faded = (0.5 * clean + 0.35).astype(np.float32)
     damaged = np.zeros(clean.shape, bool)
     detail = clean - cv2.GaussianBlur(clean, (0, 0), 1.5)
     size = 255 * np.abs(detail).mean()
-    for level, whole in ((DETAIL_TO + 1, True), (DETAIL_FROM - 1, False)):
-        gain = level / size
-        sharpen = _reference(lambda planes: (planes - 0.35) / 0.5 + gain * detail)
+    strong = np.abs(faded - cv2.GaussianBlur(faded, (0, 0), EDGE_SCALE)) > EDGE_FROM
+    assert 0.02 < strong.mean() < 0.5
+    for level, sign in ((DETAIL_TO + 1, 1), (DETAIL_FROM - 1, 1), (DETAIL_FROM - 1, -1)):
+        gain = sign * level / size
+        reference = _reference(lambda planes: (planes - 0.35) / 0.5 + gain * detail)
         wanted = np.clip((faded - 0.35) / 0.5 + gain * detail, 0, 1)
-        curves_only = guided_tone(sharpen, faded, damaged, tile=1024, overlap=128)[0]
-        corrected = faded + tone_correction(sharpen, faded, damaged, tile=1024, overlap=128)[0]
-        if whole:
+        curves_only = guided_tone(reference, faded, damaged, tile=1024, overlap=128)[0]
+        corrected = faded + tone_correction(reference, faded, damaged, tile=1024, overlap=128)[0]
+        if level > DETAIL_TO:
             assert 255 * np.abs(corrected - wanted).mean() < 1.0 < 255 * np.abs(curves_only - wanted).mean()
-        else:
-            np.testing.assert_allclose(corrected, curves_only, atol=1e-6)
+            continue
+        np.testing.assert_allclose(corrected[~strong], curves_only[~strong], atol=1e-6)  # strong edges only
+        if sign > 0:  # the U-Net's sharpening is taken there
+            assert (np.abs(corrected - curves_only) > 1e-4)[strong].mean() > 0.5
+            assert np.abs(corrected - wanted)[strong].mean() < np.abs(curves_only - wanted)[strong].mean()
+        else:  # its blur is not: the result is no softer than the curves' alone
+            assert metrics.edge_contrast(clean, corrected) >= metrics.edge_contrast(clean, curves_only)
 
 
 def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():
