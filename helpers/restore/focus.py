@@ -22,6 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..metrics import sobel_magnitude
+
 REBLUR = 1.0  # px: the second blur the estimate compares with
 EDGE_SHARE = 0.02  # the strongest share of gradient crests the estimate reads
 EDGE_PERCENTILE = 20  # of the crests' widths: the photo's sharpest parts
@@ -34,9 +36,8 @@ MODES = ("auto", "off")  # sharpen a photo that reads soft; never (a soft focus 
 
 
 def _gradient(luma: np.ndarray) -> np.ndarray:
-    dx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
-    dy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.magnitude(dx, dy) / 8.0
+    """|gradient| per px (float32: a scan's full-size arrays)."""
+    return sobel_magnitude(luma, cv2.CV_32F) / 8.0
 
 
 def blur_width(luma: np.ndarray) -> float:
@@ -65,11 +66,11 @@ def blocking(luma: np.ndarray) -> float:
     """How much a JPEG's 8 x 8 blocks show: the mean |step| between neighbours across the block grid minus
     within the blocks ([0, 1] units; ~0 for a photo never JPEG-compressed, or whose grid was moved). The
     Laplacian mask of `noise_level` does not see this error, and a deconvolution sharpens it into blocks."""
-    excess = []
+    luma, excess = np.asarray(luma, np.float32), []
     for axis in (0, 1):
-        steps = np.abs(np.diff(np.asarray(luma, np.float32), axis=axis))
-        across = (steps[7::8] if axis == 0 else steps[:, 7::8])
-        if across.size == 0 or across.size == steps.size:
+        steps = np.abs(np.diff(luma, axis=axis))
+        across = steps[7::8] if axis == 0 else steps[:, 7::8]
+        if across.size == 0:  # under 9 px across: no block edge inside the photo
             return 0.0
         inside = (float(steps.sum()) - float(across.sum())) / (steps.size - across.size)
         excess.append(float(across.mean()) - inside)
