@@ -37,9 +37,9 @@ detail that a heavily aged print lost. Measured on 24 held-out and 24 training-l
 the five issue presets +3.72 -> +4.12 and +2.90 -> +3.15 (SSIM +0.075 -> +0.089 and +0.063 -> +0.072), no
 operator lower by more than 0.02 dB. On the 32 real old photos the rest stays under 2.5 levels.
 
-Under the detail gate, the rest still holds the U-Net's sharpening of the photo's own strong edges, and its
-smoothing: the part with the sign of the photo's detail where that detail is over ~8 levels
-(`edge_sharpening`) is added anyway, the rest left out. Measured on 24 validation photos (deciding) and 24
+Under the detail gate, the rest holds both the U-Net's smoothing and its sharpening of the photo's own
+strong edges: the part with the sign of the photo's detail, where that detail is over ~8 levels
+(`edge_sharpening`), is added anyway; the smoothing is left out. Measured on 24 validation photos (deciding) and 24
 held-out ones (docs/pipeline_experiments.md, 'The U-Net's sharpening under the detail gate'): the five issue
 presets +3.06 -> +3.08 and +4.20 -> +4.20 dB, their edge contrast 0.661 -> 0.674 and 0.739 -> 0.756, SSIM
 unchanged within 0.001, fading +0.08 and +0.05 dB, overexposure -0.06 and -0.05.
@@ -116,9 +116,8 @@ def edge_sharpening(rest: np.ndarray, luma: np.ndarray) -> np.ndarray:
 def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int,
                     mode: str = "auto", repaint: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
-    as curves plus `detail_gate` of the rest of its change (and of the rest of it, its `edge_sharpening`),
-    scaled by `size_gate` x `lifted` (mode "auto"),
-    whole ("on") or none ("off"); the reference's output at its work size, for `fill.fill_deep`). When no
+    as curves plus `detail_gate` of the rest of its change (and, of the share the gate leaves out, its
+    `edge_sharpening`), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the reference's output at its work size, for `fill.fill_deep`). When no
     correction can come of it (mode "off", or blacks that never lifted) and no `repaint` is asked for, the
     reference is not run at all: a photo whose tone is fine costs the detector and the fill only, and gets
     a zero change and no repaint.
