@@ -84,6 +84,12 @@ TRAINING_PRESETS = {
     "specks": [("fading", 0.3, 0.1, 0.8), ("overexposure", 0.2, 0.1, 0.6), ("blur", 0.4, 0.1, 0.6),
                ("grain", 0.5, 0.1, 0.8), ("sepia", 0.2, 0.3, 1.0), ("paper_texture", 0.4, 0.2, 0.8),
                ("vignette", 0.2, 0.2, 0.8), ("dust", 0.85, 0.1, 0.3), ("jpeg", 0.4, 0.2, 0.8)],
+    # Prints as they are before a scan compresses them: the deblocker's photos (`data.Recompressed` adds
+    # the JPEG). No `jpeg` here: a second compression would make the target blocky too.
+    "unscanned": [("fading", 0.3, 0.1, 0.8), ("overexposure", 0.2, 0.1, 0.6), ("blur", 0.4, 0.1, 0.6),
+                  ("grain", 0.5, 0.1, 0.8), ("sepia", 0.2, 0.3, 1.0), ("paper_texture", 0.4, 0.2, 0.8),
+                  ("vignette", 0.2, 0.2, 0.8), ("stains", 0.2, 0.1, 0.6), ("scratches", 0.3, 0.1, 0.6),
+                  ("dust", 0.3, 0.1, 0.5)],
 }
 RECIPES = PRESETS | TRAINING_PRESETS  # every name `age_image` and `train --presets` accept
 

@@ -29,7 +29,7 @@ from .env import PACKAGE_ROOT
 
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 NAMES = {"unet_default": "unet", "seed_dcgan": "seed-dcgan", "detector": "detector", "specks": "specks",
-         "inpainter": "inpainter"}  # bundle name -> the model it must hold
+         "inpainter": "inpainter", "deblocker": "deblocker"}  # bundle name -> the model it must hold
 MAX_BYTES = 10 * 2**20
 KEPT_METADATA = ("model", "model_config", "command", "data", "git_commit", "epoch", "step", "seed",
                  "best_val_l1", "losses", "train_config", "torch")

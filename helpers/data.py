@@ -273,6 +273,38 @@ class AgedDataset(torch.utils.data.Dataset):
         return _to_tensor(aged), _to_tensor(clean), _to_tensor(mask.astype(np.float32))
 
 
+class Recompressed(torch.utils.data.Dataset):
+    """The deblocker's pairs: each item of `base` as (aged photo JPEG-compressed, aged photo, mask).
+
+    JPEG comes last, as a scan's compression does, so the target is the aged photo, damage and all: the
+    deblocker learns to undo the compression and nothing else. The quality follows the `jpeg` aging
+    operator's (92 down to 15) at a strength drawn per item from `strength`, seeded by (seed, epoch,
+    index), so runs replay. The block grid starts at the item's top-left corner (a crop is compressed
+    after it is cut), as it does on a photo the pipeline is given.
+    """
+
+    def __init__(self, base, *, seed: int = 0, strength: tuple[float, float] = (0.05, 1.0)):
+        self.base, self.seed, self.strength, self.epoch = base, seed, strength, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from .aging_ops import jpeg
+
+        aged, _, mask = self.base[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 8])
+        image = aged.numpy()
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+        compressed = jpeg(image, float(rng.uniform(*self.strength)), rng)[0]
+        return _to_tensor(compressed), aged, mask
+
+
 # ----------------------------------------------------------------------------- pre-aged on disk
 
 class PairedFolderDataset(torch.utils.data.Dataset):

@@ -1,6 +1,6 @@
 """The offline demo: age the bundled clean samples with every preset, restore them with the repair pipeline
-(detect, tone, focus, fill), the single U-Net and the classical baseline, restore the bundled real old photos (with
-the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with before/after
+(deblock, detect, tone, focus, fill), the single U-Net and the classical baseline, restore the bundled real old
+photos (with the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with before/after
 sliders (helpers/demo_page.py), metrics.json and a JSON summary.
 
 One function per stage (load, age, restore, write images, grids, metrics, page, summary). Restoring

@@ -157,7 +157,7 @@ class GanTrainer:
         if config.amp == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise UsageError("this GPU has no bfloat16 support (a T4 does not); use --amp fp16")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
-        self.selection_metric = "val_l1" if self.task == "restore" else "val_loss"  # lower is better
+        self.selection_metric = "val_l1" if self.task in ("restore", "deblock") else "val_loss"  # lower is better
 
     @staticmethod
     def _trainable(generator: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:

@@ -393,7 +393,13 @@ def test_the_detectors_cost_weight_prices_its_pixels(tmp_path):
     assert first[10.0]["bce"] > 1.5 * first[0.0]["bce"]  # every pixel weighs 1 + 10 x its cost, most more than 1
 
 
-@pytest.mark.skipif(not BUNDLED, reason="the bundled detector and U-Net checkpoints are not in helpers/weights")
+@pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
+def test_the_bundled_stages_take_at_most_15_mb_together():
+    """Issue 21's budget for the pipeline's models, every one the pipeline loads by default."""
+    assert sum(DEFAULT_CHECKPOINTS[stage].stat().st_size for stage in STAGES) <= 15 * 2**20
+
+
+@pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
 @pytest.mark.parametrize("operator, floor", [("scratches", 1.0), ("cracks", 1.0), ("fading", 2.0)])
 def test_bundled_pipeline_repairs_what_the_aging_draws(operator, floor):
     """Gains on four held-out photos (the bundled samples' subjects never trained), below what was measured
@@ -409,7 +415,7 @@ def test_bundled_pipeline_repairs_what_the_aging_draws(operator, floor):
     assert np.mean(gains) > floor, gains
 
 
-@pytest.mark.skipif(not BUNDLED, reason="the bundled detector and U-Net checkpoints are not in helpers/weights")
+@pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
 def test_bundled_pipeline_leaves_an_undamaged_photo_nearly_alone():
     restorer = load_pipeline(device="cpu")
     changes = []
@@ -423,7 +429,7 @@ def test_bundled_pipeline_leaves_an_undamaged_photo_nearly_alone():
 KNOWN_MISSES = {"c.png": "its damage is wide soft creases, not cracks: the detector finds a few pixels (README)"}
 
 
-@pytest.mark.skipif(not BUNDLED, reason="the bundled detector and U-Net checkpoints are not in helpers/weights")
+@pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
 def test_on_real_scratched_prints_the_local_repair_stays_inside_the_detected_mask(shared_data):
     """Real damage, not ours. The tone stage may change a whole faded print (a smooth curve per pixel); what
     the pipeline changes beyond that, the repair, must lie inside the detected mask, and must be a real

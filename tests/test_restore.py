@@ -450,6 +450,8 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 2 and "--tone applies to the pipeline only" in err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o11", "--model", "unet", "--focus", "off")
     assert code == 2 and "--focus applies to the pipeline only" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o12", "--model", "unet", "--deblock", "off")
+    assert code == 2 and "--deblock applies to the pipeline only" in err
 
 
 @BUNDLED_PIPELINE

@@ -380,3 +380,25 @@ def test_quick_mode_trains_on_the_bundled_samples(tmp_path, monkeypatch):
     assert code == 0 and report["data"]["source"].endswith("clean") and report["steps"] == 2
     assert (tmp_path / "run" / "best.safetensors").is_file()
     assert (tmp_path / "run" / "samples" / "epoch_001.png").is_file()
+
+
+def test_command_trains_the_deblocker_on_photos_compressed_after_aging(tmp_path):
+    """Its pairs are (aged photo JPEG-compressed, aged photo), so its validation scores undoing JPEG, and the
+    record says how its data were made."""
+    import shutil
+
+    from helpers.data import bundled_samples
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for photo in bundled_samples("clean")[:4]:
+        shutil.copy(photo, data)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["train", "--model", "deblocker", "--model-option", "width=8", "--model-option", "blocks=1",
+                     "--presets", "unscanned", "--data", str(data), "--size", "64", "--epochs", "1", "--workers", "0",
+                     "--quiet", "--json", "--out", str(tmp_path / "run")])
+    assert code == 0
+    meta = read_metadata(tmp_path / "run" / "best.safetensors")
+    assert meta["model"] == "deblocker" and "JPEG" in meta["data"]["recompressed"]
+    assert json.loads(stdout.getvalue())["final"]["val_psnr"] > 25  # what JPEG at quality >= 15 costs, at most

@@ -1,5 +1,5 @@
-"""`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (detect, tone, focus, fill;
-the bundled detector and U-Net), or, for comparison, the single U-Net, the study's seed DCGAN or the
+"""`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (deblock, detect, tone,
+focus, fill; the bundled stages), or, for comparison, the single U-Net, the study's seed DCGAN or the
 classical OpenCV baseline. See helpers/restore/ for what it guarantees."""
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
     parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
     parser.add_argument("--model", choices=MODELS,
-                        help="restorer (default: the model a lone --checkpoint holds, else pipeline: detect, "
-                             "tone, fill, with the bundled detector and U-Net)")
+                        help="restorer (default: the model a lone --checkpoint holds, else pipeline: deblock, "
+                             "detect, tone, focus, fill, with the bundled stages)")
     parser.add_argument("--checkpoint", action="append", default=[],
-                        help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a detector, "
-                             "a U-Net (it guides the tone stage) or, with --fill learned, an inpainter checkpoint "
-                             "(repeat for several). A lone U-Net checkpoint restores with the U-Net alone unless "
-                             "--model pipeline")
+                        help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a deblocker, "
+                             "a detector, a speck finder, a U-Net (it guides the tone stage) or, with --fill "
+                             "learned, an inpainter checkpoint (repeat for several). A lone U-Net checkpoint "
+                             "restores with the U-Net alone unless --model pipeline")
     parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
                         help="pipeline: inpainting of the detected damage: OpenCV's Telea or Navier-Stokes, or the "
                              "learned inpainter (default telea)")
@@ -32,6 +32,9 @@ def add_arguments(parser):
     parser.add_argument("--focus", default="auto", choices=["auto", "off"],
                         help="pipeline: sharpen a photo whose edges read soft (auto, default) or never (off: for a "
                              "soft focus that is intended)")
+    parser.add_argument("--deblock", default="auto", choices=["auto", "off"],
+                        help="pipeline: take out the 8x8 blocks of a JPEG-compressed scan when they show (auto, "
+                             "default) or never (off)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -77,6 +80,7 @@ def _model_of(checkpoints: list[str]) -> str:
 def run(args):
     from ..checkpoints import PICKLE_SUFFIXES
     from ..restore import load_restorer, restore_files
+    from ..restore.pipeline import OPTIONAL_STAGES, STAGES
 
     if args.tile < 0 or args.overlap < 0 or args.max_pixels < 1:
         raise UsageError("--tile and --overlap must be >= 0 and --max-pixels >= 1")
@@ -87,9 +91,9 @@ def run(args):
             raise HelpersError(f"{checkpoint}: no such checkpoint file")
     if args.model is None:
         args.model = _model_of(args.checkpoint)
-    if len(args.checkpoint) > (4 if args.model == "pipeline" else 1):
+    if len(args.checkpoint) > (len(STAGES + OPTIONAL_STAGES) if args.model == "pipeline" else 1):
         raise UsageError(f"--checkpoint: the {args.model} model takes "
-                         + ("a detector, a specks, a unet and an inpainter checkpoint at most"
+                         + ("a deblocker, a detector, a specks, a unet and an inpainter checkpoint at most"
                             if args.model == "pipeline"
                             else "one"))
     for checkpoint in args.checkpoint:
@@ -98,14 +102,15 @@ def run(args):
                                ".safetensors checkpoint, or --trust-pickle for a file you trust: it is then read "
                                "with torch.load(weights_only=True))")
     for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto"),
-                                   ("--focus", args.focus, "auto"), ("--mask", args.mask, None)):
+                                   ("--focus", args.focus, "auto"), ("--deblock", args.deblock, "auto"),
+                                   ("--mask", args.mask, None)):
         if value != default and args.model != "pipeline":
             raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
     if args.model == "pipeline":
         from ..restore.pipeline import load_pipeline
 
         restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone,
-                                 focus=args.focus)
+                                 focus=args.focus, deblock=args.deblock)
     else:
         restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
                                  trust_pickle=args.trust_pickle, device=args.device)

@@ -232,6 +232,12 @@ def run(args) -> Report:
     if args.crop is not None and (spec.image_size or not 0 < args.crop <= args.size):
         raise UsageError(f"--crop must lie in [1, --size] and needs a fully convolutional model, not {args.model}")
     train_set, val_set, data_info = datasets(args, report)
+    if spec.task == "deblock":  # JPEG-compressed after aging, the aged photo the target
+        from ..data import Recompressed
+
+        train_set = Recompressed(train_set, seed=args.seed)
+        val_set = None if val_set is None else Recompressed(val_set, seed=args.seed)
+        data_info["recompressed"] = "JPEG at the jpeg operator's quality for a strength in [0.05, 1], after aging"
     if quick and not args.data:  # two steps and a validation: every part of a run, in seconds per step
         train_set = torch.utils.data.Subset(train_set, range(min(QUICK_TRAIN_PHOTOS, len(train_set))))
     _check_fits(train_set, spec, args.data or "bundled samples")

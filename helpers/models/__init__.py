@@ -18,7 +18,8 @@ What the training loop (helpers/train.py) expects from the pair, as the spec dec
 - generator loss = adversarial + spec.l1_weight * L1 (+ spec.mask_weight * BCE(mask_logits, mask)).
 The repair pipeline's stages are registered the same way, each with a `spec.task` of its own and no
 discriminator (None): the detector, "detect" (generator(x) = damage logits), and the learned fill,
-"inpaint" (generator(holed(image, mask)) = the image with the masked pixels filled).
+"inpaint" (generator(holed(image, mask)) = the image with the masked pixels filled), and the deblocker,
+"deblock" (trained as "restore" is, by L1 alone, on photos JPEG-compressed after aging: `data.Recompressed`).
 
 This file imports no torch, so the command line can list model names without loading it.
 """
@@ -37,9 +38,10 @@ BUILDERS = {
     "detector": "helpers.models.detector:build",
     "specks": "helpers.models.specks:build",
     "inpainter": "helpers.models.inpainter:build",
+    "deblocker": "helpers.models.deblocker:build",
 }
 
-TASKS = ("restore", "detect", "inpaint")
+TASKS = ("restore", "detect", "inpaint", "deblock")
 
 LOSSES = ("ce2", "bce")
 
@@ -59,7 +61,8 @@ class ModelSpec:
     image_size: int | None = None  # a fixed input size (the seed DCGAN: 256), None = any size
     notes: dict[str, Any] = field(default_factory=dict)  # free-form extras a model wants recorded
     # "restore": image -> restored image (GAN + L1); "detect": image -> damage logits (BCE + Dice, no
-    # discriminator); "inpaint": holed clean image + mask -> filled image (L1 inside the mask)
+    # discriminator); "inpaint": holed clean image + mask -> filled image (L1 inside the mask); "deblock":
+    # JPEG-compressed aged image -> the aged image (L1)
     task: str = "restore"
 
     def __post_init__(self):

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..metrics import sobel_magnitude
+from .deblock import blocking
 
 REBLUR = 1.0  # px: the second blur the estimate compares with
 EDGE_SHARE = 0.02  # the strongest share of gradient crests the estimate reads
@@ -60,21 +61,6 @@ def noise_level(luma: np.ndarray) -> float:
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = cv2.filter2D(np.ascontiguousarray(luma, np.float32), cv2.CV_32F, kernel)[1:-1, 1:-1]
     return float(np.sqrt(np.pi / 2) / 6 * np.abs(response).mean()) if response.size else 0.0
-
-
-def blocking(luma: np.ndarray) -> float:
-    """How much a JPEG's 8 x 8 blocks show: the mean |step| between neighbours across the block grid minus
-    within the blocks ([0, 1] units; ~0 for a photo never JPEG-compressed, or whose grid was moved). The
-    Laplacian mask of `noise_level` does not see this error, and a deconvolution sharpens it into blocks."""
-    luma, excess = np.asarray(luma, np.float32), []
-    for axis in (0, 1):
-        steps = np.abs(np.diff(luma, axis=axis))
-        across = steps[7::8] if axis == 0 else steps[:, 7::8]
-        if across.size == 0:  # under 9 px across: no block edge inside the photo
-            return 0.0
-        inside = (float(steps.sum()) - float(across.sum())) / (steps.size - across.size)
-        excess.append(float(across.mean()) - inside)
-    return max(float(np.mean(excess)), 0.0)
 
 
 def deblur(luma: np.ndarray, sigma: float, *, noise: float = 0.0) -> np.ndarray:

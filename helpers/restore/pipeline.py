@@ -1,7 +1,9 @@
-"""The repair pipeline, `restore --model pipeline` (the default): detect, tone, focus, fill; each stage
-with one job, as the study concluded ("multiple different models would be needed to repair different types of
-problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
+"""The repair pipeline, `restore --model pipeline` (the default): deblock, detect, tone, focus, fill; each
+stage with one job, as the study concluded ("multiple different models would be needed to repair different
+types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
+0. deblock (restore/deblock.py): a photo whose JPEG blocks show is deblocked by a network first (JPEG is
+   the last thing done to a scan); one never compressed is left alone.
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
    second one at full resolution, the speck finder (models/specks.py), adds the dust specks the first
    leaves.
@@ -17,7 +19,7 @@ problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
-Its checkpoints are the detector's, the speck finder's and the U-Net's (`STAGES`), and the inpainter's for
+Its checkpoints are the deblocker's, the detector's, the speck finder's and the U-Net's (`STAGES`), and the inpainter's for
 the learned fill; each can be replaced by a file of one."""
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import HelpersError, UsageError
+from .deblock import MODES as DEBLOCK_MODES, deblock_correction
 from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, fill_deep, has_deep, widen
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
 
-STAGES = ("detector", "specks", "unet")  # the models whose checkpoints the pipeline loads; the U-Net guides the tone
+STAGES = ("deblocker", "detector", "specks", "unet")  # the models whose checkpoints the pipeline loads
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 SPECK_MIRROR = False  # the speck finder looks once
@@ -52,8 +55,8 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
         if model in OPTIONAL_STAGES and not learned_fill:
             raise UsageError(f"{path}: an {model} checkpoint is used by the learned fill only: add --fill learned")
         if model not in stages:
-            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a detector, a specks, a unet "
-                             "and an inpainter checkpoint at most")
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a deblocker, a detector, a "
+                             "specks, a unet and an inpainter checkpoint at most")
         if model in replaced:
             raise UsageError(f"{path}: a second {model} checkpoint (the first: {replaced[model]}); the pipeline "
                              "takes one of each")
@@ -67,14 +70,16 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
 
 
 def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
-    """The pipeline's models: {"detector", "specks" (the speck finder), "reference" (the U-Net restorer),
-    "inpainter" (None unless `learned_fill`), "threshold", "speck_threshold", "metadata"}."""
+    """The pipeline's models: {"deblocker", "detector", "specks" (the speck finder), "reference" (the U-Net
+    restorer, whose tonal change the tone stage fits), "inpainter" (None unless `learned_fill`), "threshold",
+    "speck_threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
 
     paths = stage_checkpoints(checkpoints, learned_fill=learned_fill)
     device = device or env.device()
+    deblocker = load_generator(paths["deblocker"], "deblocker", device=device)[0]
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     specks, specks_meta = load_generator(paths["specks"], "specks", device=device)
     reference = load_restorer("unet", paths["unet"], device=device)
@@ -82,14 +87,14 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"detector": detector, "specks": specks, "reference": reference, "inpainter": inpainter,
+    return {"deblocker": deblocker, "detector": detector, "specks": specks, "reference": reference, "inpainter": inpainter,
             "threshold": threshold_of(detector_meta), "speck_threshold": threshold_of(specks_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
                          "detector": detector_meta, "specks": specks_meta}}
 
 
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto",
-                  focus: str = "auto") -> Restorer:
+                  focus: str = "auto", deblock: str = "auto") -> Restorer:
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
     if fill_method not in METHODS:
         raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
@@ -97,21 +102,31 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
         raise UsageError(f"tone must be one of {', '.join(MODES)}, not {tone!r}")
     if focus not in FOCUS_MODES:
         raise UsageError(f"focus must be one of {', '.join(FOCUS_MODES)}, not {focus!r}")
+    if deblock not in DEBLOCK_MODES:
+        raise UsageError(f"deblock must be one of {', '.join(DEBLOCK_MODES)}, not {deblock!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
                              inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"],
-                             specks=stages["specks"], speck_threshold=stages["speck_threshold"], focus=focus)
+                             specks=stages["specks"], speck_threshold=stages["speck_threshold"], focus=focus,
+                             deblocker=stages["deblocker"], deblock=deblock)
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
            damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5,
-           focus: str = "auto") -> dict[str, np.ndarray]:
-    """Every stage's result for C x H x W planes in [0, 1]: "mask" (detected by the detector, joined by the
+           focus: str = "auto", deblocker=None, deblock: str = "auto") -> dict[str, np.ndarray]:
+    """Every stage's result for C x H x W planes in [0, 1]: "deblocked" (the planes with their JPEG blocks
+    taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
+    (detected by the detector, joined by the
     `specks` finder's when given, or `damage`, an H x W bool mask the user drew, in its place), "widened"
     (what is filled), "toned" (all planes after the tone stage, `tone` as in `tone.tone_correction`, and the
     focus stage, `focus` "auto" or "off") and "restored" (toned, then filled inside "widened")."""
     luma = luminance(planes)
+    change = (deblock_correction(deblocker, luma, tile=tile, overlap=overlap)
+              if deblocker is not None and deblock == "auto" else None)
+    if change is not None:
+        planes = np.clip(planes + change[None], 0.0, 1.0)
+        luma = luminance(planes)
     if damage is None:
         mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
         if specks is not None:
@@ -132,23 +147,25 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
             toned[index] += focus_correction(plane, sigma)
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
-    return {"mask": mask, "widened": widened, "toned": toned, "restored": fill_deep(filled, widened, luma, repaint)}
+    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned, "restored": fill_deep(filled, widened, luma, repaint)}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
                       inpainter=None, tone: str = "auto", metadata: dict | None = None, specks=None,
-                      speck_threshold: float = 0.5, focus: str = "auto") -> Restorer:
+                      speck_threshold: float = 0.5, focus: str = "auto", deblocker=None,
+                      deblock: str = "auto") -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
-    speck finder, optional here), the restorer whose tonal change the tone stage fits (the U-Net), and the
+    speck finder and the deblocker, optional here), the restorer whose tonal change the tone stage fits (the U-Net), and the
     inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
                         tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
-                        speck_threshold=speck_threshold, focus=focus)
+                        speck_threshold=speck_threshold, focus=focus, deblocker=deblocker, deblock=deblock)
         return stages["restored"], stages["mask"].astype(np.float32)
 
-    extra = {"speck_threshold": speck_threshold} if specks is not None else {}
+    extra = ({"speck_threshold": speck_threshold} if specks is not None else {}) | (
+        {"deblock": deblock} if deblocker is not None else {})
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method, "tone": tone,
                                                                   "focus": focus} | extra,

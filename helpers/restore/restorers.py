@@ -29,7 +29,8 @@ DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "seed-dcgan": WEIGHTS_DIR / "seed_dcgan.safetensors",
                        "detector": WEIGHTS_DIR / "detector.safetensors",
                        "specks": WEIGHTS_DIR / "specks.safetensors",
-                       "inpainter": WEIGHTS_DIR / "inpainter.safetensors"}
+                       "inpainter": WEIGHTS_DIR / "inpainter.safetensors",
+                       "deblocker": WEIGHTS_DIR / "deblocker.safetensors"}
 MODELS = ("pipeline", "unet", "seed-dcgan", "classical")
 DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
 
