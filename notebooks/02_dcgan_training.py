@@ -279,8 +279,9 @@ print(metrics.format_table([{"method": method} | scores["means"][method]["overal
 # One regression network cannot both find a crack and leave the rest of the photo alone: the U-Net gains
 # its decibels on tone and makes scratches, dust and grain *worse* than doing nothing
 # (`benchmarks/quality.json`). The pipeline splits the job, as the study itself concluded it should:
-# a **detector** (segmentation, BCE + Dice on the aging masks, threshold chosen on validation) finds the
-# destroyed pixels; the U-Net's tonal change, fitted as smooth per-pixel tone curves (which cannot blur)
+# a **deblocker** takes a scan's JPEG blocks out first, where they show (a block-space network trained by
+# the same loop, `train --model deblocker`, on photos compressed after aging); a **detector**
+# (segmentation, BCE + Dice on the aging masks, threshold chosen on validation) finds the destroyed pixels; the U-Net's tonal change, fitted as smooth per-pixel tone curves (which cannot blur)
 # and applied only when it is large enough to be a real correction, fixes fading, exposure, tarnish and
 # tints; a photo whose sharpest edges read soft is deconvolved (the **focus** stage, no network: a Wiener
 # filter); OpenCV's Telea inpainting **fills** only the detected pixels, and deep inside wide holes (mats,
