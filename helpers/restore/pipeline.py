@@ -125,7 +125,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     change = (deblock_correction(deblocker, luma, tile=tile, overlap=overlap)
               if deblocker is not None and deblock == "auto" else None)
     if change is not None:
-        planes = np.clip(planes + change[None], 0.0, 1.0)
+        planes = planes + change[None]  # a new array: the caller's planes stay as they were
+        np.clip(planes, 0.0, 1.0, out=planes)
         luma = luminance(planes)
     if damage is None:
         mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
