@@ -41,7 +41,8 @@ def deblock_correction(deblocker, luma: np.ndarray, *, tile: int, overlap: int) 
 
     if blocking(luma) < BLOCKING_FROM:
         return None
-    x = torch.from_numpy(np.ascontiguousarray(luma, np.float32))[None, None].mul(2).sub(1)
+    luma = torch.from_numpy(np.ascontiguousarray(luma, np.float32))
     with torch.inference_mode():  # in place: a scan's full-size temporaries are 48 MB each
-        out = tiled_forward(deblocker, x, tile=tile, overlap=overlap, multiple=deblocker.stride)[0][0, 0]
-        return out.add_(1).mul_(0.5).sub_(x[0, 0].add_(1).mul_(0.5)).numpy()
+        out = tiled_forward(deblocker, luma[None, None].mul(2).sub(1), tile=tile, overlap=overlap,
+                            multiple=deblocker.stride)[0][0, 0]
+        return out.add_(1).mul_(0.5).sub_(luma).numpy()
