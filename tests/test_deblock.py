@@ -109,3 +109,19 @@ def test_deblock_off_leaves_the_blocks(deblocker):
     assert np.array_equal(kept, compressed)
     changed = repair(compressed, None, None, 0.5, tone="off", focus="off", damage=none, deblocker=deblocker)["restored"]
     assert blocking(changed[0]) < 0.7 * blocking(compressed[0])
+
+
+@BUNDLED
+def test_the_detectors_look_at_the_photo_as_it_came(deblocker):
+    """They learned damage on photos whose aging included JPEG; on deblocked ones they marked more false
+    alarms. So deblocking changes what is filled with, never what is found."""
+    from helpers.restore.pipeline import load_stages
+
+    stages = load_stages(device="cpu")
+    aged = apply_operator(apply_operator(_photo(1), "scratches", 0.6, seed=1).image, "jpeg", 0.8, seed=1).image
+    planes = aged.astype(np.float32)[None] / 255
+    common = dict(specks=stages["specks"], speck_threshold=stages["speck_threshold"], tone="off", focus="off")
+    both = {mode: repair(planes, stages["detector"], stages["reference"], stages["threshold"], deblocker=deblocker,
+                         deblock=mode, **common) for mode in ("auto", "off")}
+    assert both["auto"]["mask"].any() and np.array_equal(both["auto"]["mask"], both["off"]["mask"])
+    assert not np.array_equal(both["auto"]["restored"], both["off"]["restored"])

@@ -1,7 +1,8 @@
-"""The pipeline's first stage: undo a scan's JPEG compression before any other stage looks at the photo.
+"""The pipeline's first stage: undo a scan's JPEG compression before the stages that change the photo.
 
 JPEG is the last thing that happened to a scanned print, so it is undone first: its 8 x 8 blocks and
-ringing are neither damage for the detector to mark nor detail for the focus stage to sharpen. The
+ringing are not detail for the focus stage to sharpen or for the tone curves to keep. (The detectors
+still look at the photo as it came: they learned damage on photos whose aging included JPEG.) The
 deblocker (helpers/models/deblocker.py) runs on the luminance, tile by tile on the JPEG grid, and its
 change is added to every plane, as the tone stage's is, which keeps a colour photo's chroma.
 
