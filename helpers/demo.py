@@ -1,7 +1,7 @@
 """The offline demo: age the bundled clean samples with every preset, restore them with the repair pipeline
 (deblock, detect, tone, focus, fill), the single U-Net and the classical baseline, restore the bundled real old
-photos (with the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with before/after
-sliders (helpers/demo_page.py), metrics.json and a JSON summary.
+photos (with the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with
+before/after sliders (helpers/demo_page.py), metrics.json and a JSON summary.
 
 One function per stage (load, age, restore, write images, grids, metrics, page, summary). Restoring
 works on the aged images as written to disk (8 bits), so anyone can redo it from the files. Without the

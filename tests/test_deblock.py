@@ -94,7 +94,8 @@ def test_a_colour_jpeg_is_deblocked_in_every_plane_and_keeps_its_chroma(deblocke
     planes = compressed.transpose(2, 0, 1).astype(np.float32) / 255
     out = repair(planes, None, None, 0.5, tone="off", focus="off", damage=np.zeros(clean.shape[:2], bool),
                  deblocker=deblocker)["deblocked"]
-    assert metrics.psnr(clean, (out.transpose(1, 2, 0) * 255).round().astype(np.uint8)) > metrics.psnr(clean, compressed)
+    restored = (out.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    assert metrics.psnr(clean, restored) > metrics.psnr(clean, compressed)
     change, unclipped = out - planes, ((out > 0) & (out < 1)).all(0)
     assert np.abs(change).max() > 0.01
     assert np.abs(change[1:] - change[:1])[:, unclipped].max() < 1e-6  # one change for all planes

@@ -26,7 +26,8 @@ class _Block(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, padding=1))
 
     def forward(self, x):
         return x + self.body(x)

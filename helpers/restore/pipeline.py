@@ -20,8 +20,8 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
-Its checkpoints are the deblocker's, the detector's, the speck finder's and the U-Net's (`STAGES`), and the inpainter's for
-the learned fill; each can be replaced by a file of one."""
+Its checkpoints are the deblocker's, the detector's, the speck finder's and the U-Net's (`STAGES`), and the
+inpainter's for the learned fill; each can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"deblocker": deblocker, "detector": detector, "specks": specks, "reference": reference, "inpainter": inpainter,
-            "threshold": threshold_of(detector_meta), "speck_threshold": threshold_of(specks_meta),
+    return {"deblocker": deblocker, "detector": detector, "specks": specks, "reference": reference,
+            "inpainter": inpainter, "threshold": threshold_of(detector_meta), "speck_threshold": threshold_of(specks_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
                          "detector": detector_meta, "specks": specks_meta}}
 
@@ -154,7 +154,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
             toned[index] += focus_correction(plane, sigma)
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
-    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned, "restored": fill_deep(filled, widened, luma, repaint)}
+    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned,
+            "restored": fill_deep(filled, widened, luma, repaint)}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
@@ -162,8 +163,8 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
                       speck_threshold: float = 0.5, focus: str = "auto", deblocker=None,
                       deblock: str = "auto") -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
-    speck finder and the deblocker, optional here), the restorer whose tonal change the tone stage fits (the U-Net), and the
-    inpainter for the learned fill."""
+    speck finder and the deblocker, optional here), the restorer whose tonal change the tone stage fits (the
+    U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
