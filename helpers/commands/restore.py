@@ -80,7 +80,7 @@ def _model_of(checkpoints: list[str]) -> str:
 def run(args):
     from ..checkpoints import PICKLE_SUFFIXES
     from ..restore import load_restorer, restore_files
-    from ..restore.pipeline import OPTIONAL_STAGES, STAGES
+    from ..restore.pipeline import AT_MOST, OPTIONAL_STAGES, STAGES
 
     if args.tile < 0 or args.overlap < 0 or args.max_pixels < 1:
         raise UsageError("--tile and --overlap must be >= 0 and --max-pixels >= 1")
@@ -93,9 +93,7 @@ def run(args):
         args.model = _model_of(args.checkpoint)
     if len(args.checkpoint) > (len(STAGES + OPTIONAL_STAGES) if args.model == "pipeline" else 1):
         raise UsageError(f"--checkpoint: the {args.model} model takes "
-                         + ("a deblocker, a detector, a specks, a unet and an inpainter checkpoint at most"
-                            if args.model == "pipeline"
-                            else "one"))
+                         + (AT_MOST if args.model == "pipeline" else "one"))
     for checkpoint in args.checkpoint:
         if Path(checkpoint).suffix.lower() in PICKLE_SUFFIXES and not args.trust_pickle:
             raise HelpersError(f"{checkpoint}: pickle checkpoints can run code when loaded; refused (use a "

@@ -39,6 +39,7 @@ from .tone import MODES, luminance, tone_correction
 
 STAGES = ("deblocker", "detector", "specks", "unet")  # the models whose checkpoints the pipeline loads
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
+AT_MOST = "a deblocker, a detector, a specks, a unet and an inpainter checkpoint at most"  # one of each stage
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 SPECK_MIRROR = False  # the speck finder looks once
 
@@ -56,8 +57,7 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
         if model in OPTIONAL_STAGES and not learned_fill:
             raise UsageError(f"{path}: an {model} checkpoint is used by the learned fill only: add --fill learned")
         if model not in stages:
-            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes a deblocker, a detector, a "
-                             "specks, a unet and an inpainter checkpoint at most")
+            raise UsageError(f"{path}: holds a {model!r} model; the pipeline takes {AT_MOST}")
         if model in replaced:
             raise UsageError(f"{path}: a second {model} checkpoint (the first: {replaced[model]}); the pipeline "
                              "takes one of each")
@@ -89,7 +89,8 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
     return {"deblocker": deblocker, "detector": detector, "specks": specks, "reference": reference,
-            "inpainter": inpainter, "threshold": threshold_of(detector_meta), "speck_threshold": threshold_of(specks_meta),
+            "inpainter": inpainter, "threshold": threshold_of(detector_meta),
+            "speck_threshold": threshold_of(specks_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
                          "detector": detector_meta, "specks": specks_meta}}
 
@@ -97,14 +98,10 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto",
                   focus: str = "auto", deblock: str = "auto") -> Restorer:
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints."""
-    if fill_method not in METHODS:
-        raise UsageError(f"fill method must be one of {', '.join(METHODS)}, not {fill_method!r}")
-    if tone not in MODES:
-        raise UsageError(f"tone must be one of {', '.join(MODES)}, not {tone!r}")
-    if focus not in FOCUS_MODES:
-        raise UsageError(f"focus must be one of {', '.join(FOCUS_MODES)}, not {focus!r}")
-    if deblock not in DEBLOCK_MODES:
-        raise UsageError(f"deblock must be one of {', '.join(DEBLOCK_MODES)}, not {deblock!r}")
+    for name, value, choices in (("fill method", fill_method, METHODS), ("tone", tone, MODES),
+                                 ("focus", focus, FOCUS_MODES), ("deblock", deblock, DEBLOCK_MODES)):
+        if value not in choices:
+            raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
                              inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"],

@@ -117,10 +117,10 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
                     mode: str = "auto", repaint: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
     as curves plus `detail_gate` of the rest of its change (and, of the share the gate leaves out, its
-    `edge_sharpening`), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the reference's output at its work size, for `fill.fill_deep`). When no
-    correction can come of it (mode "off", or blacks that never lifted) and no `repaint` is asked for, the
-    reference is not run at all: a photo whose tone is fine costs the detector and the fill only, and gets
-    a zero change and no repaint.
+    `edge_sharpening`), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the
+    reference's output at its work size, for `fill.fill_deep`). When no correction can come of it (mode
+    "off", or blacks that never lifted) and no `repaint` is asked for, the reference is not run at all: a
+    photo whose tone is fine costs the detector and the fill only, and gets a zero change and no repaint.
 
     Why a user may overrule the gate: a matte grade (lifted blacks, lowered whites) is exactly what fading
     does to a print, and no pixel says which it was (docs/pipeline_experiments.md, 'Tone judge'). The gate
