@@ -79,12 +79,15 @@ def test_the_bundled_deblocker_takes_blocks_out_and_leaves_other_photos_alone(de
         clean = _photo(index)
         compressed = apply_operator(clean, "jpeg", 0.6, seed=index).image
         luma = compressed.astype(np.float32) / 255
-        change = deblock_correction(deblocker, luma, tile=1024, overlap=128)
+        notes = {}
+        change = deblock_correction(deblocker, luma, tile=1024, overlap=128, notes=notes)
+        assert notes == {"blocking": round(255 * blocking(luma), 2), "ran": True}, index
         deblocked = np.clip(luma + change, 0.0, 1.0)
         assert metrics.psnr(clean, deblocked) > metrics.psnr(clean, compressed) + 0.3, index
         assert blocking(deblocked) < 0.7 * blocking(luma), index
         grainy = apply_operator(clean, "grain", 0.6, seed=index).image.astype(np.float32) / 255
-        assert deblock_correction(deblocker, grainy, tile=1024, overlap=128) is None, index
+        assert deblock_correction(deblocker, grainy, tile=1024, overlap=128, notes=notes) is None, index
+        assert notes["ran"] is False and notes["blocking"] < 255 * BLOCKING_FROM, index
 
 
 @BUNDLED

@@ -253,6 +253,28 @@ def test_the_user_can_overrule_the_tone_gate_both_ways():
         load_pipeline(tone="sometimes")
 
 
+def test_the_pipeline_says_what_each_stage_decided():
+    """Why a photo came back darker, or untouched, is in the notes `restore_image` fills (the restore
+    command's report): the black point and the share of the tone correction kept, the blur read, the share
+    of pixels found and filled; a restorer without stages adds nothing."""
+    clean = _photo(0, 96)
+    faded = (0.5 * clean + 0.35).astype(np.float32)
+    faded[40] = 1.0  # a white scratch, which the stand-in detector finds
+    undo = _reference(lambda planes: (planes - 0.35) / 0.5)
+    for tone, kept in (("auto", 1.0), ("off", 0.0)):
+        notes = {}
+        restore_image(from_float(faded), pipeline_restorer(_BrightThings(), undo, 0.5, tone=tone), notes=notes)
+        assert set(notes) == {"deblock", "tone", "focus", "fill"} and notes["deblock"] == {"ran": False}
+        assert notes["tone"]["mode"] == tone and notes["tone"]["kept"] == kept
+        assert notes["tone"]["black_point"] == pytest.approx(255 * np.percentile(faded[faded < 1], 0.5), abs=1)
+        assert notes["fill"] == {"found": pytest.approx(1 / 96, abs=1e-5), "filled": pytest.approx(3 / 96, abs=1e-5)}
+        assert notes["focus"]["ran"] is False and notes["focus"]["blur_px"] < 0.9
+    assert notes["tone"]["curves"] is None  # "off", and no hole to repaint: the U-Net never ran
+    untouched = {}
+    restore_image(from_float(faded), undo, notes=untouched)
+    assert untouched == {}
+
+
 def test_fill_changes_only_the_widened_mask_and_repairs_a_scratch():
     clean = _photo(2)
     scratched = clean.copy()

@@ -457,7 +457,8 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
 @BUNDLED_PIPELINE
 def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     """A matte grade looks like fading to any gate; the user who knows says so: --tone off leaves every pixel
-    outside the detected damage as it was, --tone on (and the gate, for so strong a fade) corrects it."""
+    outside the detected damage as it was, --tone on (and the gate, for so strong a fade) corrects it. The
+    report says what the tone stage decided, and when the gate corrected a photo, how to keep its look."""
     from helpers.aging import apply_operator
 
     clean = read_image(bundled_samples("clean")[0])
@@ -468,6 +469,10 @@ def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
         code, doc, err = cli(capsys, tmp_path / "matte.png", "--out", tmp_path / tone, "--tone", tone, "--save-mask")
         assert code == 0 and doc["model"] == "pipeline", err
         outputs[tone] = read_image(tmp_path / tone / "matte.png").astype(int)
+        notes = doc["outputs"][0]["stages"]["tone"]
+        assert notes["mode"] == tone and notes["kept"] == (0.0 if tone == "off" else 1.0), notes
+        assert ("restore those with --tone off" in err) == (tone == "auto"), err
+    assert notes["black_point"] > 50 and notes["curves"] > 10  # fading at 0.8 lifts the blacks a lot
     mask = read_image(tmp_path / "off" / "matte_mask.png") > 127
     far = ~cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert np.abs(outputs["off"] - graded.astype(int))[far].max() <= 1

@@ -35,12 +35,16 @@ def blocking(luma: np.ndarray) -> float:
     return max(float(np.mean(excess)), 0.0)
 
 
-def deblock_correction(deblocker, luma: np.ndarray, *, tile: int, overlap: int) -> np.ndarray | None:
+def deblock_correction(deblocker, luma: np.ndarray, *, tile: int, overlap: int,
+                       notes: dict | None = None) -> np.ndarray | None:
     """H x W change that takes the JPEG blocks out of `luma` (H x W float32 in [0, 1]), or None when its
-    blocks do not show."""
+    blocks do not show; `notes`, when given, receives the "blocking" in levels and whether it "ran"."""
     import torch
 
-    if blocking(luma) < BLOCKING_FROM:
+    amount = blocking(luma)
+    if notes is not None:
+        notes.update(blocking=round(255.0 * amount, 2), ran=amount >= BLOCKING_FROM)
+    if amount < BLOCKING_FROM:
         return None
     luma = torch.from_numpy(np.ascontiguousarray(luma, np.float32))
     with torch.inference_mode():  # in place: a scan's full-size temporaries are 48 MB each

@@ -160,8 +160,9 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
         try:
             img = read_image(path, max_pixels=max_pixels)
             damage = read_damage_mask(user_masks[target], img.shape) if user_masks else None
+            notes = {}
             restored, mask = restore_image(img, restorer, tile=tile, overlap=overlap, rgb=rgb,
-                                           keep_depth=keep_depth, damage=damage)
+                                           keep_depth=keep_depth, damage=damage, notes=notes)
             protected = [path, user_masks[target]] if user_masks else [path]
             write_image(target, restored, overwrite=overwrite, protected=protected)
             if save_mask:
@@ -175,13 +176,19 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
         outputs.append({"input": str(path), "output": str(target), "mask": str(mask_target) if save_mask else None,
                         "damage_mask": str(user_masks[target]) if user_masks else None,
                         "size": [int(img.shape[1]), int(img.shape[0])], "dtype": str(restored.dtype),
-                        "seconds": round(time.perf_counter() - started, 3)})
+                        "seconds": round(time.perf_counter() - started, 3)} | ({"stages": notes} if notes else {}))
         frames = frame_count(path)
         if frames > 1:  # an animation or a multi-page scan: say what was left out rather than drop it quietly
             outputs[-1]["note"] = f"only the first of {frames} frames (or pages) was restored"
             info(f"note: {path}: {outputs[-1]['note']}")
     info(f"restored {len(outputs)} of {len(pairs)} image(s) into {out_dir}"
          + (f"; {len(report.failures)} problem(s) listed above" if report.failures else ""))
+    toned = [Path(o["input"]).name for o in outputs if o.get("stages", {}).get("tone", {}).get("mode") == "auto"
+             and o["stages"]["tone"]["kept"] > 0]
+    if toned:  # the one stage whose call no pixel settles (docs/pipeline_experiments.md, 'Tone judge')
+        info(f"tone corrected (the blacks had lifted, as fading lifts them) on {len(toned)}: "
+             f"{', '.join(toned[:5])}{', ...' if len(toned) > 5 else ''}; if a light or matte look was intended, "
+             "restore those with --tone off")
     report.payload.update({"model": restorer.name, "checkpoint": restorer.metadata.get("checkpoint"),
                            "out": str(out_dir), "tile": tile, "overlap": overlap, "outputs": outputs})
     return report

@@ -117,8 +117,10 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
     (detected by the detector, joined by the `specks` finder's when given, or `damage`, an H x W bool mask
     the user drew, in its place), "widened" (what is filled), "toned" (the deblocked planes after the tone
-    stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off") and "restored"
-    (toned, then filled inside "widened").
+    stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off"), "restored"
+    (toned, then filled inside "widened") and "notes", what each stage decided, for the user to read: per
+    stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus" {"blur_px",
+    "ran"} and "fill" {"found", "filled": shares of the photo's pixels}.
 
     The detectors look at the photo as it came, blocks and all: they were trained on aged photos whose
     JPEG was part of the aging, and on the deblocked photo (smoother than any of those) they marked more
@@ -134,7 +136,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
                          f"{luma.shape[1]}x{luma.shape[0]}")
     else:
         mask = damage.astype(bool, copy=False)
-    change = (deblock_correction(deblocker, luma, tile=tile, overlap=overlap)
+    notes = {"deblock": {"ran": False}, "tone": {}}
+    change = (deblock_correction(deblocker, luma, tile=tile, overlap=overlap, notes=notes["deblock"])
               if deblocker is not None and deblock == "auto" else None)
     if change is not None:
         planes = planes + change[None]  # a new array: the caller's planes stay as they were
@@ -143,16 +146,18 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
     widened = widen(mask, grow)
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
-                                          repaint=has_deep(widened))
+                                          repaint=has_deep(widened), notes=notes["tone"])
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
-    sigma = focus_sigma(luma)[0] if focus == "auto" else None
+    sigma, width = focus_sigma(luma) if focus == "auto" else (None, None)
+    notes["focus"] = {"blur_px": None if width is None else round(width, 2), "ran": sigma is not None}
+    notes["fill"] = {"found": round(float(mask.mean()), 5), "filled": round(float(widened.mean()), 5)}
     if sigma is not None:
         for index, plane in enumerate(planes):
             toned[index] += focus_correction(plane, sigma)
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
     return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned,
-            "restored": fill_deep(filled, widened, luma, repaint)}
+            "restored": fill_deep(filled, widened, luma, repaint), "notes": notes}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
@@ -163,10 +168,13 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
     speck finder and the deblocker, optional here), the restorer whose tonal change the tone stage fits (the
     U-Net), and the inpainter for the learned fill."""
 
-    def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None):
+    def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None,
+            notes: dict | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
                         tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
                         speck_threshold=speck_threshold, focus=focus, deblocker=deblocker, deblock=deblock)
+        if notes is not None:
+            notes.update(stages["notes"])
         return stages["restored"], stages["mask"].astype(np.float32)
 
     extra = ({"speck_threshold": speck_threshold} if specks is not None else {}) | (
@@ -174,4 +182,4 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method, "tone": tone,
                                                                   "focus": focus} | extra,
-                    takes_mask=True)
+                    takes_mask=True, takes_notes=True)

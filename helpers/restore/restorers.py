@@ -43,7 +43,8 @@ class Restorer:
     1 or 3 when `channels` is 0) and returns (restored planes, H x W damage mask or probability in [0, 1],
     or None when the model predicts no mask). A restorer that `takes_mask` (the pipeline) also accepts
     `run(planes, tile, overlap, damage)`: an H x W bool mask of the damage to repair instead of the one it
-    would find.
+    would find. One that `takes_notes` also accepts `notes`, a dict it fills with what it decided for this
+    photo (the pipeline: what each stage did, so a user can see why a photo was toned or left alone).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Restorer:
     has_mask: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     takes_mask: bool = False
+    takes_notes: bool = False
 
 
 def _network_restorer(name: str, generator, spec, metadata: dict) -> Restorer:
@@ -120,10 +122,11 @@ def load_restorer(model: str = "unet", checkpoint: str | Path | None = None, *, 
 # ---------------------------------------------------------------- one image
 
 def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                  rgb: bool = False, keep_depth: bool = False, damage: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+                  rgb: bool = False, keep_depth: bool = False, damage: np.ndarray | None = None,
+                  notes: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(restored image, damage mask as uint8 0-255 or None) for an array from `io.read_image`; `damage`
-    (H x W bool) replaces what a restorer that `takes_mask` would find."""
+    (H x W bool) replaces what a restorer that `takes_mask` would find; `notes`, when given, receives what a
+    restorer that `takes_notes` decided for this photo (nothing from the others)."""
     import cv2
 
     if damage is not None and not restorer.takes_mask:
@@ -139,8 +142,9 @@ def restore_image(img: np.ndarray, restorer: Restorer, *, tile: int = DEFAULT_TI
         planes = to_float(img).transpose(2, 0, 1)
     else:
         planes = to_float(img).transpose(2, 0, 1) if color else np.repeat(to_float(img)[None], restorer.channels, 0)
-    restored, mask = restorer.run(planes, tile, overlap) if damage is None else restorer.run(planes, tile, overlap,
-                                                                                             damage)
+    extra = ({} if damage is None else {"damage": damage}) | (
+        {"notes": notes} if notes is not None and restorer.takes_notes else {})
+    restored, mask = restorer.run(planes, tile, overlap, **extra)
     del planes  # a 4000x3000 scan: every float copy is 48 MB per channel, so none is kept longer than needed
     if restorer.channels == 1 and color:
         ycc[..., 0] = restored[0]

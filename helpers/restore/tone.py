@@ -70,26 +70,33 @@ def luminance(planes: np.ndarray) -> np.ndarray:
     return np.tensordot(LUMA, planes, axes=1).astype(np.float32)
 
 
-def lifted(luma: np.ndarray, damaged: np.ndarray) -> float:
-    """0..1: how far the black point of `luma` (0.5th percentile away from `damaged`, where a dark speck
-    says nothing about the photo's tone) has risen from BLACK_FROM towards BLACK_TO levels, the sign of
-    fading the gate asks for. Nothing but damage: nothing to judge by, 0."""
+def black_point(luma: np.ndarray, damaged: np.ndarray) -> float | None:
+    """The photo's black point in 0-255 levels: the 0.5th percentile of `luma` away from `damaged` (where a
+    dark speck says nothing about the photo's tone); None when there is nothing but damage."""
     away = ~damaged
-    if not away.any():
-        return 0.0
-    black = 255.0 * float(np.percentile(luma[away], 0.5))
-    return float(np.clip((black - BLACK_FROM) / (BLACK_TO - BLACK_FROM), 0.0, 1.0))
+    return 255.0 * float(np.percentile(luma[away], 0.5)) if away.any() else None
+
+
+def lifted(luma: np.ndarray, damaged: np.ndarray) -> float:
+    """0..1: how far the `black_point` has risen from BLACK_FROM towards BLACK_TO levels, the sign of fading
+    the gate asks for. Nothing but damage: nothing to judge by, 0."""
+    black = black_point(luma, damaged)
+    return 0.0 if black is None else float(np.clip((black - BLACK_FROM) / (BLACK_TO - BLACK_FROM), 0.0, 1.0))
+
+
+def change_size(change: np.ndarray, damaged: np.ndarray) -> float:
+    """The mean size of `change` (H x W, in [0, 1] units) in 0-255 levels over the pixels outside `damaged`
+    (the fill owns those, and a change there says nothing about the photo's tone); 0 when there are none."""
+    away = ~damaged
+    return 255.0 * float(np.abs(change[away]).mean()) if away.any() else 0.0
 
 
 def _ramp(change: np.ndarray, damaged: np.ndarray, low: float, high: float) -> float:
-    """0..1 from the mean size of `change` (H x W, in [0, 1] units) in 0-255 levels over the pixels outside
-    `damaged` (the fill owns those, and a change there says nothing about the photo's tone), between `low`
-    and `high`. Nothing but damage: nothing to judge by, 0."""
-    away = ~damaged
-    if not away.any():
+    """0..1 from the `change_size` of `change` between `low` and `high` levels. Nothing but damage: nothing to
+    judge by, 0."""
+    if not (~damaged).any():
         return 0.0
-    size = 255.0 * float(np.abs(change[away]).mean())
-    return float(np.clip((size - low) / (high - low), 0.0, 1.0))
+    return float(np.clip((change_size(change, damaged) - low) / (high - low), 0.0, 1.0))
 
 
 def size_gate(correction: np.ndarray, damaged: np.ndarray) -> float:
@@ -114,7 +121,8 @@ def edge_sharpening(rest: np.ndarray, luma: np.ndarray) -> np.ndarray:
 
 
 def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int,
-                    mode: str = "auto", repaint: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                    mode: str = "auto", repaint: bool = True, notes: dict | None = None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
     as curves plus `detail_gate` of the rest of its change (and, of the share the gate leaves out, its
     `edge_sharpening`), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the
@@ -125,13 +133,22 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
     Why a user may overrule the gate: a matte grade (lifted blacks, lowered whites) is exactly what fading
     does to a print, and no pixel says which it was (docs/pipeline_experiments.md, 'Tone judge'). The gate
     corrects it once the blacks are lifted past `BLACK_TO`, right for an old print; "off" keeps a look that
-    was intended, "on" corrects a faded print whose blacks survived."""
+    was intended, "on" corrects a faded print whose blacks survived.
+
+    `notes`, when given, receives what the stage decided, so a user can see why a photo was (not) toned:
+    "black_point" and "curves" (the curves' correction before the gate), in levels, and "kept", the share
+    of the correction applied (0 to 1)."""
     fade = lifted(luma, damaged) if mode == "auto" else float(mode == "on")
+    if notes is not None:
+        black = black_point(luma, damaged)
+        notes.update(mode=mode, black_point=None if black is None else round(black, 1), curves=None, kept=0.0)
     if not repaint and fade == 0.0:
         return np.zeros_like(luma, dtype=np.float32), None
     toned, reference_output, rest = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap)
     correction = toned - luma
     keep = fade * size_gate(correction, damaged) if mode == "auto" else fade
+    if notes is not None:
+        notes.update(curves=round(change_size(correction, damaged), 1), kept=round(keep, 3))
     if keep > 0.0:
         if rest.shape != luma.shape:  # the U-Net ran on the photo shrunk to the work size
             rest = cv2.resize(rest, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
