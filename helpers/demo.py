@@ -129,21 +129,24 @@ def restore_aged(aged: dict[str, dict[str, AgingResult]], restorers: dict) -> di
     return restored
 
 
-def restore_old(restorers: dict) -> dict[str, dict[str, np.ndarray]]:
-    """Real old photos: name -> {"original": image, method: restored}; they have no clean reference."""
+def restore_old(restorers: dict) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:
+    """Real old photos: (name -> {"original": image, method: restored}, name -> what each pipeline stage
+    decided for it); they have no clean reference."""
     from .restore import restore_image
 
     from .plots import mask_overlay
 
-    photos = {}
+    photos, stages = {}, {}
     for path in bundled_samples("old"):
         img = read_image(path)
         photos[path.stem] = {"original": img}
         for method, restorer in restorers.items():
-            photos[path.stem][method], mask = restore_image(img, restorer)
+            notes = {}
+            photos[path.stem][method], mask = restore_image(img, restorer, notes=notes)
             if method == "pipeline":
                 photos[path.stem][MASK_VERSION] = mask_overlay(img, mask > 127)
-    return photos
+                stages[path.stem] = notes
+    return photos, stages
 
 
 def real_old_photo_paths() -> list[Path]:
@@ -240,7 +243,7 @@ def run_demo(out: str | Path = "demo_output", *, seed: int = 0, overwrite: bool 
     if skipped:
         info(f"demo: {skipped}")
     with one_torch_thread():
-        restored, old = restore_aged(aged, restorers), restore_old(restorers)
+        restored, (old, old_stages) = restore_aged(aged, restorers), restore_old(restorers)
     write_restored(out, restored, old, overwrite)
     restored_grid = write_restored_grid(out, samples, aged, restored, overwrite)
     quality = measure(samples, aged, restored, old)
@@ -251,6 +254,7 @@ def run_demo(out: str | Path = "demo_output", *, seed: int = 0, overwrite: bool 
                "checkpoint": {m: r.metadata.get("checkpoint") for m, r in restorers.items() if m != "classical"},
                "restored_grid": restored_grid.name, "metrics": "metrics.json", "restored_folder": "restored",
                "old_photos": {name: int(v["original"].shape[1]) for name, v in old.items()},
+               "old_photo_stages": old_stages,
                "mean_quality": {m: quality["means"][m]["overall"] for m in quality["means"]}}
     write_html(out, summary, quality, overwrite)
     summary["seconds"] = round(time.perf_counter() - start, 2)

@@ -70,6 +70,18 @@ def operators_table(operators_used: dict[str, dict[str, int]], n_samples: int) -
     return f"<table><tr><th>preset</th><th style='text-align:left'>operators (on how many samples)</th></tr>\n{rows}</table>"
 
 
+def describe_stages(notes: dict) -> str:
+    """One sentence from what the pipeline's stages decided for a photo (`restore_image`'s notes), so a
+    reader sees why it came back darker, sharper or untouched."""
+    tone, focus, fill, deblock = notes["tone"], notes["focus"], notes["fill"], notes["deblock"]
+    black = "" if tone.get("black_point") is None else f" (black point {tone['black_point']:.0f} of 255 levels)"
+    toned = (f"tone corrected{black}, {tone['kept']:.0%} of the U-Net's {tone['curves']:.0f}-level change kept"
+             if tone.get("kept") else f"tone left as it was{black}")
+    return (f"Pipeline: {fill['found']:.2%} of the pixels found as damage and filled; {toned}; "
+            + (f"deblurred (blur {focus['blur_px']:.2f} px)" if focus["ran"] else "not deblurred")
+            + ("; JPEG blocks taken out." if deblock["ran"] else "."))
+
+
 def build_page(summary: dict, metrics: dict | None) -> str:
     """The page's HTML; image paths follow the demo's folder layout (aged/, restored/, old/)."""
     samples, presets, methods = summary["samples"], summary["presets"], summary["methods"]
@@ -94,6 +106,8 @@ def build_page(summary: dict, metrics: dict | None) -> str:
             cards += [slider(f"old/original/{name}.png", f"old/{m}/{name}.png", f"{name}: original | {METHOD_LABELS[m]}",
                              min(width, 400)) for m in methods]
             parts.append("<div class=\"cards\">" + "\n".join(cards) + "</div>")
+            if name in summary.get("old_photo_stages", {}):
+                parts.append(f"<p>{html.escape(describe_stages(summary['old_photo_stages'][name]))}</p>")
     if methods:
         parts.append("<h2>Aged samples, restored</h2>")
         for index, preset in enumerate(presets):

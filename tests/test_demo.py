@@ -65,8 +65,10 @@ def test_demo_ages_restores_and_measures(demo_run):
     for path in bundled_samples("old"):  # real old photos: restored at their own size by every method
         size = Image.open(path).size
         assert all(Image.open(out / "old" / v / f"{path.stem}.png").size == size for v in ["original", *methods])
-        if "pipeline" in methods:  # the damage it found, drawn over the original
+        if "pipeline" in methods:  # the damage it found, drawn over the original, and what each stage did
             assert Image.open(out / "old" / "pipeline_mask" / f"{path.stem}.png").size == size
+            stages = summary["old_photo_stages"][path.stem]
+            assert set(stages) == {"deblock", "tone", "focus", "fill"} and 0 < stages["fill"]["found"] < 0.5
 
     quality = json.loads((out / "metrics.json").read_text())
     assert quality["methods"] == methods
@@ -88,6 +90,8 @@ def test_demo_ages_restores_and_measures(demo_run):
     assert {"grid.png", "restored_grid.png", "metrics.json"} <= set(files)
     assert all((out / f).is_file() for f in files) and not re.search(r"(?:src|href)=\"(?:https?:)?//", page)
     assert page.count('type="range"') == len(methods) * (n_samples * len(PRESETS) + len(bundled_samples("old")))
+    if "pipeline" in methods:  # one sentence per real photo on what the stages decided
+        assert page.count("of the pixels found as damage and filled") == len(bundled_samples("old"))
 
 
 def test_demo_is_deterministic_and_refuses_to_overwrite(demo_run, monkeypatch, capsys):
