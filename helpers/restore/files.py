@@ -176,7 +176,9 @@ def restore_files(sources: list[str], out_dir: str | Path, restorer: Restorer, *
         outputs.append({"input": str(path), "output": str(target), "mask": str(mask_target) if save_mask else None,
                         "damage_mask": str(user_masks[target]) if user_masks else None,
                         "size": [int(img.shape[1]), int(img.shape[0])], "dtype": str(restored.dtype),
-                        "seconds": round(time.perf_counter() - started, 3)} | ({"stages": notes} if notes else {}))
+                        "seconds": round(time.perf_counter() - started, 3)})
+        if notes:  # the pipeline's: what each stage decided for this photo
+            outputs[-1]["stages"] = notes
         frames = frame_count(path)
         if frames > 1:  # an animation or a multi-page scan: say what was left out rather than drop it quietly
             outputs[-1]["note"] = f"only the first of {frames} frames (or pages) was restored"

@@ -80,7 +80,10 @@ def black_point(luma: np.ndarray, damaged: np.ndarray) -> float | None:
 def lifted(luma: np.ndarray, damaged: np.ndarray) -> float:
     """0..1: how far the `black_point` has risen from BLACK_FROM towards BLACK_TO levels, the sign of fading
     the gate asks for. Nothing but damage: nothing to judge by, 0."""
-    black = black_point(luma, damaged)
+    return _lift(black_point(luma, damaged))
+
+
+def _lift(black: float | None) -> float:
     return 0.0 if black is None else float(np.clip((black - BLACK_FROM) / (BLACK_TO - BLACK_FROM), 0.0, 1.0))
 
 
@@ -138,9 +141,9 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
     `notes`, when given, receives what the stage decided, so a user can see why a photo was (not) toned:
     "black_point" and "curves" (the curves' correction before the gate), in levels, and "kept", the share
     of the correction applied (0 to 1)."""
-    fade = lifted(luma, damaged) if mode == "auto" else float(mode == "on")
+    black = black_point(luma, damaged) if mode == "auto" or notes is not None else None
+    fade = _lift(black) if mode == "auto" else float(mode == "on")
     if notes is not None:
-        black = black_point(luma, damaged)
         notes.update(mode=mode, black_point=None if black is None else round(black, 1), curves=None, kept=0.0)
     if not repaint and fade == 0.0:
         return np.zeros_like(luma, dtype=np.float32), None
