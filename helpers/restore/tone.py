@@ -94,24 +94,22 @@ def change_size(change: np.ndarray, damaged: np.ndarray) -> float:
     return 255.0 * float(np.abs(change[away]).mean()) if away.any() else 0.0
 
 
-def _ramp(change: np.ndarray, damaged: np.ndarray, low: float, high: float) -> float:
-    """0..1 from the `change_size` of `change` between `low` and `high` levels. Nothing but damage: nothing to
-    judge by, 0."""
-    if not (~damaged).any():
-        return 0.0
-    return float(np.clip((change_size(change, damaged) - low) / (high - low), 0.0, 1.0))
+def _ramp(size: float, low: float, high: float) -> float:
+    """0..1 from a `change_size` between `low` and `high` levels (both above 0, so nothing but damage, whose
+    size is 0, has nothing to judge by and gives 0)."""
+    return float(np.clip((size - low) / (high - low), 0.0, 1.0))
 
 
 def size_gate(correction: np.ndarray, damaged: np.ndarray) -> float:
     """0..1: the curves' correction between GATE_FROM and GATE_TO levels. The gate keeps
     `size_gate * lifted` of the correction."""
-    return _ramp(correction, damaged, GATE_FROM, GATE_TO)
+    return _ramp(change_size(correction, damaged), GATE_FROM, GATE_TO)
 
 
 def detail_gate(rest: np.ndarray, damaged: np.ndarray) -> float:
     """0..1: the rest of the U-Net's change between DETAIL_FROM and DETAIL_TO levels, the share of it added
     to the curves' correction before the gate scales both."""
-    return _ramp(rest, damaged, DETAIL_FROM, DETAIL_TO)
+    return _ramp(change_size(rest, damaged), DETAIL_FROM, DETAIL_TO)
 
 
 def edge_sharpening(rest: np.ndarray, luma: np.ndarray) -> np.ndarray:
@@ -149,9 +147,10 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
         return np.zeros_like(luma, dtype=np.float32), None
     toned, reference_output, rest = guided_tone(reference, luma, damaged, tile=tile, overlap=overlap)
     correction = toned - luma
-    keep = fade * size_gate(correction, damaged) if mode == "auto" else fade
+    size = change_size(correction, damaged) if mode == "auto" or notes is not None else None
+    keep = fade * _ramp(size, GATE_FROM, GATE_TO) if mode == "auto" else fade  # size_gate, its size read once
     if notes is not None:
-        notes.update(curves=round(change_size(correction, damaged), 1), kept=round(keep, 3))
+        notes.update(curves=round(size, 1), kept=round(keep, 3))
     if keep > 0.0:
         if rest.shape != luma.shape:  # the U-Net ran on the photo shrunk to the work size
             rest = cv2.resize(rest, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
