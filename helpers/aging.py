@@ -90,6 +90,10 @@ TRAINING_PRESETS = {
                   ("grain", 0.5, 0.1, 0.8), ("sepia", 0.2, 0.3, 1.0), ("paper_texture", 0.4, 0.2, 0.8),
                   ("vignette", 0.2, 0.2, 0.8), ("stains", 0.2, 0.1, 0.6), ("scratches", 0.3, 0.1, 0.6),
                   ("dust", 0.3, 0.1, 0.5)],
+    # Each operator on one photo in 16, at 0.4-1: mostly one kind of damage at a time, and a third of the
+    # photos with none at all, where whatever the detectors find is a false alarm. The component
+    # verifier's photos, beside the presets: it must learn what a fill costs on a photo that needs none.
+    "sparse": [(name, 1 / 16, 0.4, 1.0) for name in OPERATORS],
 }
 RECIPES = PRESETS | TRAINING_PRESETS  # every name `age_image` and `train --presets` accept
 

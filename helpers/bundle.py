@@ -29,7 +29,7 @@ from .env import PACKAGE_ROOT
 
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 NAMES = {"unet_default": "unet", "seed_dcgan": "seed-dcgan", "detector": "detector", "specks": "specks",
-         "inpainter": "inpainter", "deblocker": "deblocker"}  # bundle name -> the model it must hold
+         "inpainter": "inpainter", "deblocker": "deblocker", "verifier": "verifier"}  # bundle name -> its model
 MAX_BYTES = 10 * 2**20
 KEPT_METADATA = ("model", "model_config", "command", "data", "git_commit", "epoch", "step", "seed",
                  "best_val_l1", "losses", "train_config", "torch")
@@ -93,8 +93,8 @@ def quality_summary(quality: dict[str, Any], model: str, digest: str, source: st
 
 
 def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
-    """The detector's fill threshold, chosen on the first `photos` of the run's own validation photos (the
-    split `train` made: same data folder, fraction and seed), which it never trained on."""
+    """The detector's (or the verifier's) fill threshold, chosen on the first `photos` of the run's own
+    validation photos (the split `train` made: same data folder, fraction and seed), never trained on."""
     import numpy as np
 
     from .age_folder import prepare_clean
@@ -118,6 +118,12 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
     model = metadata.get("model", "detector")
     detector, _ = load_generator(checkpoint, model, device="cpu")
     base, mirror, note = None, True, "the run's validation photos"
+    if model == "verifier":  # which components of the bundled detectors' masks to fill
+        from .verify_training import calibrate_threshold as calibrate_verifier
+
+        threshold, gains = calibrate_verifier(detector, clean)
+        return {"fill_threshold": threshold, "fill_threshold_calibration": {
+            "photos": len(clean), "from": note + ", the bundled detectors' components", "mean_gain_db_by_threshold": gains}}
     if model == "specks":  # what the speck finder adds to the bundled damage detector's mask
         from .restore.detect import damage_probability, threshold_of
         from .restore.pipeline import SPECK_MIRROR
@@ -155,8 +161,9 @@ def bundle_checkpoint(checkpoint: str | Path, name: str, *, metrics: str | Path 
                            f"{MAX_BYTES // 2**20} MB a bundle may take")
     bundled = {key: metadata[key] for key in KEPT_METADATA if key in metadata}
     if calibrate:
-        if NAMES[name] not in ("detector", "specks"):
-            raise HelpersError("--calibrate chooses a detector's threshold; this bundle holds a " + NAMES[name])
+        if NAMES[name] not in ("detector", "specks", "verifier"):
+            raise HelpersError("--calibrate chooses a detector's or the verifier's threshold; this bundle holds a "
+                               + NAMES[name])
         bundled |= calibration(checkpoint, metadata)
     if isinstance(bundled.get("data"), dict):
         bundled["data"] = describe_data(bundled["data"])

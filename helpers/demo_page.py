@@ -77,7 +77,10 @@ def describe_stages(notes: dict) -> str:
     black = "" if tone.get("black_point") is None else f" (black point {tone['black_point']:.0f} of 255 levels)"
     toned = (f"tone corrected{black}, {tone['kept']:.0%} of the U-Net's {tone['curves']:.0f}-level change kept"
              if tone.get("kept") else f"tone left as it was{black}")
-    return (f"Pipeline: {fill['found']:.2%} of the pixels found as damage and filled; {toned}; "
+    dropped = fill.get("dropped") or 0.0
+    kept = (f"{fill['found']:.2%} of the pixels found as damage, {fill['found'] - dropped:.2%} filled "
+            f"(the rest judged not worth a fill)" if dropped else f"{fill['found']:.2%} of the pixels found as damage and filled")
+    return (f"Pipeline: {kept}; {toned}; "
             + (f"deblurred (blur {focus['blur_px']:.2f} px)" if focus["ran"] else "not deblurred")
             + ("; JPEG blocks taken out." if deblock["ran"] else "."))
 

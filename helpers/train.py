@@ -158,6 +158,10 @@ class GanTrainer:
             raise UsageError("this GPU has no bfloat16 support (a T4 does not); use --amp fp16")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.selection_metric = "val_l1" if self.task in ("restore", "deblock") else "val_loss"  # lower is better
+        if self.task == "verify":  # its inputs come from the bundled detectors, run on each aged batch
+            from .verify_training import ComponentMemory, ComponentSource
+
+            self.components, self.memory = ComponentSource(self.device), ComponentMemory(config.seed)
 
     @staticmethod
     def _trainable(generator: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
@@ -214,7 +218,25 @@ class GanTrainer:
         error = ((filled.float() - target.float()).abs() * hole).sum()
         return {"l1_in_hole": error / (hole.sum() * target.shape[1]).clamp_min(1)}, filled, hole
 
+    def verify_step(self, aged: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+        """The component verifier's step: the batch's components join the memory of recent ones
+        (verify_training.ComponentMemory), and the verifier learns from minibatches drawn from it."""
+        from .verify_training import verify_loss
+
+        self.memory.add(*self.components.batch(aged, clean))
+        lr, losses = self.sched_g.get_last_lr()[0], []
+        for features, benefit in self.memory.draws():
+            self.opt_g.zero_grad(set_to_none=True)
+            loss = verify_loss(self.g_train(features.to(self.device)).float(), benefit.to(self.device))
+            loss.backward()
+            self.opt_g.step()
+            losses.append(loss.item())
+        self.sched_g.step()
+        return {"bce": float(np.mean(losses)) if losses else 0.0, "lr": lr}
+
     def train_step(self, aged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+        if self.task == "verify":
+            return self.verify_step(aged, clean)
         damaged, target = self._prepare(aged), self._prepare(clean)
         if self.task in ("detect", "inpaint"):
             self.opt_g.zero_grad(set_to_none=True)
@@ -316,14 +338,34 @@ class GanTrainer:
         return {"val_loss": error / max(pixels, 1), "val_psnr_in_hole": 10 * math.log10(1 / max(mse, 1e-10))}, triptychs
 
     @torch.no_grad()
+    def validate_verify(self, loader) -> tuple[dict[str, float], list[tuple]]:
+        """The verifier's validation: its loss over every component of the validation photos (`val_loss`,
+        which picks the best checkpoint), and the share of a perfect keep-or-drop choice's gain its own
+        choice reaches (`val_kept_share_of_oracle`; 0 is filling everything the detectors found)."""
+        from .verify_training import kept_benefit, verify_loss
+
+        tables, benefits = [], []
+        for aged, clean, _ in loader:
+            features, benefit = self.components.batch(aged, clean)
+            tables.append(features)
+            benefits.append(benefit)
+        features, benefit = torch.cat(tables), torch.cat(benefits)
+        if len(features) == 0:
+            return {"val_loss": math.inf}, []
+        logits = self.generator(features.to(self.device)).float().cpu()
+        return {"val_loss": verify_loss(logits, benefit).item()} | {
+            f"val_{name}": value for name, value in kept_benefit(logits, benefit).items()}, []
+
+    @torch.no_grad()
     def validate(self, dataset, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """Mean L1, MSE and PSNR (in [0, 1]) over the validation set; the first `samples` triptychs.
         The pipeline's stages report their own measures instead (`validate_stage`, `validate_fill`)."""
         self.generator.eval()
-        if self.task in ("detect", "inpaint"):
+        if self.task in ("detect", "inpaint", "verify"):
             loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size,
                                                  num_workers=self.config.workers, generator=torch.Generator())
-            result = (self.validate_stage if self.task == "detect" else self.validate_fill)(loader, samples)
+            result = (self.validate_verify(loader) if self.task == "verify" else
+                      (self.validate_stage if self.task == "detect" else self.validate_fill)(loader, samples))
             self.generator.train()
             return result
         totals, count, triptychs = {"val_l1": 0.0, "val_mse": 0.0, "val_psnr": 0.0}, 0, []
@@ -520,7 +562,8 @@ def fit(config: TrainConfig, train_set, val_set=None, run_dir: str | Path = "run
                 best_val = val[trainer.selection_metric]
                 save_checkpoint(run_dir / "best.safetensors", {"generator": trainer.generator.state_dict()},
                                 metadata({"losses": history[-1]}))
-            save_triptychs(run_dir / "samples" / f"epoch_{epoch:03d}.png", triptychs, f"epoch {epoch}")
+            if triptychs:  # the verifier's inputs are numbers, not pictures
+                save_triptychs(run_dir / "samples" / f"epoch_{epoch:03d}.png", triptychs, f"epoch {epoch}")
         else:
             history.append(record)
             triptychs = []

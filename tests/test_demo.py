@@ -91,7 +91,7 @@ def test_demo_ages_restores_and_measures(demo_run):
     assert all((out / f).is_file() for f in files) and not re.search(r"(?:src|href)=\"(?:https?:)?//", page)
     assert page.count('type="range"') == len(methods) * (n_samples * len(PRESETS) + len(bundled_samples("old")))
     if "pipeline" in methods:  # one sentence per real photo on what the stages decided
-        assert page.count("of the pixels found as damage and filled") == len(bundled_samples("old"))
+        assert page.count("of the pixels found as damage") == len(bundled_samples("old"))
 
 
 def test_demo_is_deterministic_and_refuses_to_overwrite(demo_run, monkeypatch, capsys):
@@ -121,3 +121,14 @@ def test_demo_without_the_unet_checkpoint_still_ages_and_says_why(monkeypatch, c
     assert not (out / "restored" / "unet").exists() and not (out / "restored" / "pipeline").exists()
     page = (out / "index.html").read_text()
     assert "U-Net restoration skipped" in page and all((out / f).is_file() for f in referenced_files(page))
+
+
+def test_the_stage_sentence_says_what_was_found_and_what_the_verifier_left():
+    from helpers.demo_page import describe_stages
+
+    notes = {"deblock": {"ran": False}, "focus": {"ran": False, "blur_px": 0.5},
+             "tone": {"mode": "auto", "black_point": 12.0, "curves": 3.0, "kept": 0.0},
+             "fill": {"found": 0.02, "dropped": 0.0, "filled": 0.05}}
+    assert "2.00% of the pixels found as damage and filled; tone left as it was" in describe_stages(notes)
+    notes["fill"]["dropped"] = 0.005
+    assert "2.00% of the pixels found as damage, 1.50% filled (the rest judged not worth a fill)" in describe_stages(notes)

@@ -267,7 +267,8 @@ def test_the_pipeline_says_what_each_stage_decided():
         assert set(notes) == {"deblock", "tone", "focus", "fill"} and notes["deblock"] == {"ran": False}
         assert notes["tone"]["mode"] == tone and notes["tone"]["kept"] == kept
         assert notes["tone"]["black_point"] == pytest.approx(255 * np.percentile(faded[faded < 1], 0.5), abs=1)
-        assert notes["fill"] == {"found": pytest.approx(1 / 96, abs=1e-5), "filled": pytest.approx(3 / 96, abs=1e-5)}
+        assert notes["fill"] == {"found": pytest.approx(1 / 96, abs=1e-5), "dropped": 0.0,
+                                 "filled": pytest.approx(3 / 96, abs=1e-5)}
         assert notes["focus"]["ran"] is False and notes["focus"]["blur_px"] < 0.9
     assert notes["tone"]["curves"] is None  # "off", and no hole to repaint: the U-Net never ran
     untouched = {}
@@ -395,6 +396,9 @@ def test_stages_train_with_the_one_loop_and_load_into_the_pipeline(tmp_path, mod
         assert 0 < epoch["val_threshold"] < 1
     elif model == "inpainter":
         assert np.isfinite(epoch["val_loss"]) and 0 < epoch["val_psnr_in_hole"] < 100
+    elif model == "verifier":
+        assert np.isfinite(epoch["val_loss"]) and 0 <= epoch["val_dropped"] <= 1
+        assert np.isfinite(epoch["val_kept_share_of_oracle"])
     else:
         assert np.isfinite(epoch["val_l1"])
     restorer = load_pipeline([tmp_path / model / "best.safetensors"], device="cpu",

@@ -58,7 +58,9 @@ def tables(name: str = "seed-dcgan", size: int = 256, channels: int = 1) -> dict
     generator, discriminator, spec = build_models(name, channels=channels)
     if spec.image_size and size != spec.image_size:
         raise UsageError(f"{name} takes {spec.image_size}x{spec.image_size} inputs only, not {size}")
-    result = {"generator": _table(generator, (spec.notes.get("input_channels", spec.channels), size, size))}
+    shape = ((spec.config["features"],) if spec.task == "verify"  # a component's numbers, not an image
+             else (spec.notes.get("input_channels", spec.channels), size, size))
+    result = {"generator": _table(generator, shape)}
     if discriminator is not None:  # the pipeline's stages have none
         result["discriminator"] = _table(discriminator, (spec.discriminator_channels, size, size))
     return result

@@ -19,7 +19,9 @@ What the training loop (helpers/train.py) expects from the pair, as the spec dec
 The repair pipeline's stages are registered the same way, each with a `spec.task` of its own and no
 discriminator (None): the detector, "detect" (generator(x) = damage logits), and the learned fill,
 "inpaint" (generator(holed(image, mask)) = the image with the masked pixels filled), and the deblocker,
-"deblock" (trained as "restore" is, by L1 alone, on photos JPEG-compressed after aging: `data.Recompressed`).
+"deblock" (trained as "restore" is, by L1 alone, on photos JPEG-compressed after aging: `data.Recompressed`),
+and the component verifier, "verify" (generator(features) = logits of "filling this detected component
+helps", trained on the bundled detectors' components of aged photos: restore/verify.py).
 
 This file imports no torch, so the command line can list model names without loading it.
 """
@@ -39,9 +41,10 @@ BUILDERS = {
     "specks": "helpers.models.specks:build",
     "inpainter": "helpers.models.inpainter:build",
     "deblocker": "helpers.models.deblocker:build",
+    "verifier": "helpers.models.verifier:build",
 }
 
-TASKS = ("restore", "detect", "inpaint", "deblock")
+TASKS = ("restore", "detect", "inpaint", "deblock", "verify")
 
 LOSSES = ("ce2", "bce")
 
@@ -62,7 +65,8 @@ class ModelSpec:
     notes: dict[str, Any] = field(default_factory=dict)  # free-form extras a model wants recorded
     # "restore": image -> restored image (GAN + L1); "detect": image -> damage logits (BCE + Dice, no
     # discriminator); "inpaint": holed clean image + mask -> filled image (L1 inside the mask); "deblock":
-    # JPEG-compressed aged image -> the aged image (L1)
+    # JPEG-compressed aged image -> the aged image (L1); "verify": a detected component's features -> the
+    # logit that filling it helps (BCE weighted by how much)
     task: str = "restore"
 
     def __post_init__(self):

@@ -7,7 +7,8 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
    alone. The detectors look at the photo as it came (see `repair`).
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
    second one at full resolution, the speck finder (models/specks.py), adds the dust specks the first
-   leaves.
+   leaves; then the verifier (restore/verify.py) drops each marked component whose fill would do more harm
+   than good (a clock's numerals, a saucer's rim).
 2. tone (restore/tone.py, restore/guided.py): what the single U-Net does to the photo's tone, fitted as a
    smooth field of per-pixel tone curves (so it cannot blur), and applied only when it is big enough to be
    a real correction and the photo's blacks have lifted as fading lifts them: a photo whose tone is fine
@@ -20,8 +21,8 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
 
-Its checkpoints are the deblocker's, the detector's, the speck finder's and the U-Net's (`STAGES`), and the
-inpainter's for the learned fill; each can be replaced by a file of one."""
+Its checkpoints are the deblocker's, the detector's, the speck finder's, the verifier's and the U-Net's
+(`STAGES`), and the inpainter's for the learned fill; each can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ from .fill import METHODS, fill, fill_deep, has_deep, widen
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
+from .verify import verified
 
-STAGES = ("deblocker", "detector", "specks", "unet")  # the models whose checkpoints the pipeline loads
+STAGES = ("deblocker", "detector", "specks", "verifier", "unet")  # the models whose checkpoints the pipeline loads
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
-AT_MOST = "a deblocker, a detector, a specks, a unet and an inpainter checkpoint at most"  # one of each stage
+AT_MOST = "a deblocker, a detector, a specks, a verifier, a unet and an inpainter checkpoint at most"  # one each
 WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 SPECK_MIRROR = False  # the speck finder looks once
 
@@ -71,9 +73,9 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
 
 
 def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
-    """The pipeline's models: {"deblocker", "detector", "specks" (the speck finder), "reference" (the U-Net
-    restorer, whose tonal change the tone stage fits), "inpainter" (None unless `learned_fill`), "threshold",
-    "speck_threshold", "metadata"}."""
+    """The pipeline's models: {"deblocker", "detector", "specks" (the speck finder), "verifier" (the component
+    verifier), "reference" (the U-Net restorer, whose tonal change the tone stage fits), "inpainter" (None
+    unless `learned_fill`), "threshold", "speck_threshold", "verifier_threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
@@ -83,16 +85,17 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
     deblocker = load_generator(paths["deblocker"], "deblocker", device=device)[0]
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     specks, specks_meta = load_generator(paths["specks"], "specks", device=device)
+    verifier, verifier_meta = load_generator(paths["verifier"], "verifier", device=device)
     reference = load_restorer("unet", paths["unet"], device=device)
     if reference.channels != 1:  # the tone stage fits its change to the luminance
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"deblocker": deblocker, "detector": detector, "specks": specks, "reference": reference,
+    return {"deblocker": deblocker, "detector": detector, "specks": specks, "verifier": verifier, "reference": reference,
             "inpainter": inpainter, "threshold": threshold_of(detector_meta),
-            "speck_threshold": threshold_of(specks_meta),
+            "speck_threshold": threshold_of(specks_meta), "verifier_threshold": threshold_of(verifier_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
-                         "detector": detector_meta, "specks": specks_meta}}
+                         "detector": detector_meta, "specks": specks_meta, "verifier": verifier_meta}}
 
 
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto",
@@ -106,31 +109,41 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
     return pipeline_restorer(stages["detector"], stages["reference"], stages["threshold"], fill_method=fill_method,
                              inpainter=stages["inpainter"], tone=tone, metadata=stages["metadata"],
                              specks=stages["specks"], speck_threshold=stages["speck_threshold"], focus=focus,
-                             deblocker=stages["deblocker"], deblock=deblock)
+                             deblocker=stages["deblocker"], deblock=deblock, verifier=stages["verifier"],
+                             verifier_threshold=stages["verifier_threshold"])
 
 
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
            damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5,
-           focus: str = "auto", deblocker=None, deblock: str = "auto") -> dict[str, np.ndarray]:
+           focus: str = "auto", deblocker=None, deblock: str = "auto", verifier=None,
+           verifier_threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "deblocked" (the planes with their JPEG blocks
     taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
-    (detected by the detector, joined by the `specks` finder's when given, or `damage`, an H x W bool mask
-    the user drew, in its place), "widened" (what is filled), "toned" (the deblocked planes after the tone
+    (detected by the detector, joined by the `specks` finder's when given, less the components the
+    `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`, an H x W bool mask the user drew, in its
+    place), "widened" (what is filled), "toned" (the deblocked planes after the tone
     stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off"), "restored"
     (toned, then filled inside "widened") and "notes", what each stage decided, for the user to read: per
     stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus" {"blur_px",
-    "ran"} and "fill" {"found", "filled": shares of the photo's pixels}.
+    "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the photo's pixels}.
 
     The detectors look at the photo as it came, blocks and all: they were trained on aged photos whose
     JPEG was part of the aging, and on the deblocked photo (smoother than any of those) they marked more
     false alarms (JPEG at 0.6, 24 validation photos: 0.160 % of the pixels against 0.135 %, +0.02 against
     +0.17 dB; docs/pipeline_experiments.md)."""
     luma = luminance(planes)
+    found = None
     if damage is None:
-        mask = damage_probability(detector, luma, tile=tile, overlap=overlap) > threshold
+        detected = damage_probability(detector, luma, tile=tile, overlap=overlap)
+        found = by_both = detected > threshold
+        speckled = None
         if specks is not None:
-            mask |= damage_probability(specks, luma, tile=tile, overlap=overlap, mirror=SPECK_MIRROR) > speck_threshold
+            speckled = damage_probability(specks, luma, tile=tile, overlap=overlap, mirror=SPECK_MIRROR)
+            by_both = found & (speckled > speck_threshold)
+            found = found | (speckled > speck_threshold)
+        mask = (found if verifier is None else
+                verified(verifier, luma, detected, speckled, found, by_both, verifier_threshold))
     elif damage.shape != luma.shape:
         raise UsageError(f"the damage mask is {damage.shape[1]}x{damage.shape[0]}, the photo "
                          f"{luma.shape[1]}x{luma.shape[0]}")
@@ -150,7 +163,9 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     sigma, width = focus_sigma(luma) if focus == "auto" else (None, None)
     notes["focus"] = {"blur_px": None if width is None else round(width, 2), "ran": sigma is not None}
-    notes["fill"] = {"found": round(float(mask.mean()), 5), "filled": round(float(widened.mean()), 5)}
+    notes["fill"] = {"found": round(float((mask if found is None else found).mean()), 5),
+                     "dropped": 0.0 if found is None else round(float((found & ~mask).mean()), 5),
+                     "filled": round(float(widened.mean()), 5)}
     if sigma is not None:
         for index, plane in enumerate(planes):
             toned[index] += focus_correction(plane, sigma)
@@ -163,21 +178,23 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
                       inpainter=None, tone: str = "auto", metadata: dict | None = None, specks=None,
                       speck_threshold: float = 0.5, focus: str = "auto", deblocker=None,
-                      deblock: str = "auto") -> Restorer:
+                      deblock: str = "auto", verifier=None, verifier_threshold: float = 0.5) -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
-    speck finder and the deblocker, optional here), the restorer whose tonal change the tone stage fits (the
+    speck finder, the deblocker and the verifier, optional here), the restorer whose tonal change the tone stage fits (the
     U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None,
             notes: dict | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
                         tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
-                        speck_threshold=speck_threshold, focus=focus, deblocker=deblocker, deblock=deblock)
+                        speck_threshold=speck_threshold, focus=focus, deblocker=deblocker, deblock=deblock,
+                        verifier=verifier, verifier_threshold=verifier_threshold)
         if notes is not None:
             notes.update(stages["notes"])
         return stages["restored"], stages["mask"].astype(np.float32)
 
     extra = ({"speck_threshold": speck_threshold} if specks is not None else {}) | (
+        {"verifier_threshold": verifier_threshold} if verifier is not None else {}) | (
         {"deblock": deblock} if deblocker is not None else {})
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method, "tone": tone,

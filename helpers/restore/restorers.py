@@ -30,7 +30,8 @@ DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "detector": WEIGHTS_DIR / "detector.safetensors",
                        "specks": WEIGHTS_DIR / "specks.safetensors",
                        "inpainter": WEIGHTS_DIR / "inpainter.safetensors",
-                       "deblocker": WEIGHTS_DIR / "deblocker.safetensors"}
+                       "deblocker": WEIGHTS_DIR / "deblocker.safetensors",
+                       "verifier": WEIGHTS_DIR / "verifier.safetensors"}
 MODELS = ("pipeline", "unet", "seed-dcgan", "classical")
 DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
 
