@@ -27,7 +27,9 @@ from helpers import restore as restore_module
 from helpers.__main__ import main
 from helpers.checkpoints import save_checkpoint
 from helpers.data import bundled_samples
-from helpers.io import read_image
+from helpers.age_folder import prepare_clean
+from helpers.aging import apply_operator
+from helpers.io import from_float, read_image, write_image
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS
 from images import gradient, png_header_only
@@ -452,6 +454,26 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 2 and "--focus applies to the pipeline only" in err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o12", "--model", "unet", "--deblock", "off")
     assert code == 2 and "--deblock applies to the pipeline only" in err
+    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o13", "--model", "unet", "--verify", "on")
+    assert code == 2 and "--verify applies to the pipeline only" in err
+
+
+@BUNDLED_PIPELINE
+def test_verify_on_fills_only_the_components_the_verifier_keeps(capsys, tmp_path):
+    """Off (the default) fills whatever the detectors mark; on, the verifier may leave some of it, and the
+    report says how much: what is filled is then a part of what off filled."""
+    clean = prepare_clean(read_image(bundled_samples("clean")[1]), 256, gray=True)
+    aged = apply_operator(from_float(clean, np.uint8), "jpeg", 0.6, seed=1).image
+    write_image(tmp_path / "in" / "a.png", aged)
+    masks = {}
+    for mode in ("off", "on"):
+        code, doc, err = cli(capsys, tmp_path / "in", "--out", tmp_path / mode, "--verify", mode, "--save-mask")
+        assert code == 0, err
+        fill = doc["outputs"][0]["stages"]["fill"]
+        masks[mode] = read_image(tmp_path / mode / "a_mask.png") > 127
+        assert fill["found"] > 0 and (fill["dropped"] > 0) == (mode == "on")
+        assert masks[mode].mean() == pytest.approx(fill["found"] - fill["dropped"], abs=1e-4)
+    assert (masks["on"] <= masks["off"]).all() and masks["on"].sum() < masks["off"].sum()
 
 
 @BUNDLED_PIPELINE

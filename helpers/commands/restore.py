@@ -20,7 +20,7 @@ def add_arguments(parser):
                              "detect, tone, focus, fill, with the bundled stages)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a deblocker, "
-                             "a detector, a speck finder, a U-Net (it guides the tone stage) or, with --fill "
+                             "a detector, a speck finder, a verifier, a U-Net (it guides the tone stage) or, with --fill "
                              "learned, an inpainter checkpoint (repeat for several). A lone U-Net checkpoint "
                              "restores with the U-Net alone unless --model pipeline")
     parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
@@ -35,6 +35,10 @@ def add_arguments(parser):
     parser.add_argument("--deblock", default="auto", choices=["auto", "off"],
                         help="pipeline: take out the 8x8 blocks of a JPEG-compressed scan when they show (auto, "
                              "default) or never (off)")
+    parser.add_argument("--verify", default="off", choices=["off", "on"],
+                        help="pipeline: fill every component the detectors mark (off, default), or only those the "
+                             "verifier judges worth a fill (on: spares picture lines taken for scratches, such as "
+                             "a building's cornices, but also leaves some real cracks on dark, grainy ground)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -101,6 +105,7 @@ def run(args):
                                "with torch.load(weights_only=True))")
     for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto"),
                                    ("--focus", args.focus, "auto"), ("--deblock", args.deblock, "auto"),
+                                   ("--verify", args.verify, "off"),
                                    ("--mask", args.mask, None)):
         if value != default and args.model != "pipeline":
             raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
@@ -108,7 +113,7 @@ def run(args):
         from ..restore.pipeline import load_pipeline
 
         restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone,
-                                 focus=args.focus, deblock=args.deblock)
+                                 focus=args.focus, deblock=args.deblock, verify=args.verify)
     else:
         restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
                                  trust_pickle=args.trust_pickle, device=args.device)

@@ -6,14 +6,19 @@ components' peak probability traded dust for JPEG, docs/pipeline_experiments.md)
 component helps, though, is a question one can answer exactly on an aged photo with its clean original,
 and it depends on things a pixel detector does not weigh together: how far the component stands out from
 what the fill would put there, against how busy its surroundings are; its size and shape; whether it lies
-along one of the picture's own edges; how many components the photo has. So each connected component of
+along one of the picture's own edges. So each connected component of
 the detected mask is described by `FEATURES` and a small network (models/verifier.py), trained by
 `train --model verifier` on what filling each component gained or lost against the clean photo
 (`fill_benefit`), says whether to fill it. With a perfect such judge, keeping or dropping each component
 would gain +1.3-2.0 dB on scratches, dust and creases and bring every false-alarm row to zero on the
-validation photos (docs/pipeline_experiments.md, 'A verifier for the detected components').
+validation photos. The trained one lifts the false-alarm rows but also leaves real damage, on the held-out
+photos and on real prints, so the pipeline asks it only with `verify="on"` (`restore --verify on`;
+docs/pipeline_experiments.md, 'A verifier for the detected components').
 
 Features are measured at a 256 px short side's scale: sizes in pixels are divided by the photo's scale.
+Nothing in them says how much of the photo was found, or in how many pieces: with those two numbers the
+verifier learned that a photo where little is found holds only false alarms (a third of its training
+photos carry no damage at all) and left every crack of a real print with sparse damage unfilled.
 """
 
 from __future__ import annotations
@@ -25,8 +30,7 @@ from .fill import fill, widen
 
 FEATURES = ("log_area", "elongation", "box_fill", "detector_max", "detector_mean", "specks_max", "specks_mean",
             "departure_mean", "departure_max", "departure_signed", "ring_std", "ring_gradient", "ring_mean",
-            "component_mean", "edge_gradient", "departure_over_ring", "photo_found", "photo_components",
-            "photo_noise", "photo_std", "both_detectors")
+            "component_mean", "edge_gradient", "departure_over_ring", "photo_noise", "photo_std", "both_detectors")
 RING_AT_256 = 5  # px around a component whose texture it is compared with
 BENEFIT_AT_256 = 4  # px around a component over which its fill's benefit is counted (the fill's reach)
 EDGE_SIGMA_AT_256 = 2.0  # px: the picture's own edges, read on the photo blurred by this much
@@ -114,8 +118,6 @@ def components(luma: np.ndarray, detector_probability: np.ndarray, specks_probab
     columns["edge_gradient"] = mean(near, widened, gradient(cv2.GaussianBlur(luma, (0, 0), EDGE_SIGMA_AT_256 * unit)))
     del widened, near
     columns["departure_over_ring"] = columns["departure_mean"] / 255 / (ring_std + VISIBLE)
-    columns["photo_found"] = np.full(count, found.mean() * 100)
-    columns["photo_components"] = np.full(count, np.log(count))
     columns["photo_noise"] = np.full(count, _noise(luma) * 255)
     columns["photo_std"] = np.full(count, luma.std() * 255)
     both = np.zeros(luma.shape, bool) if found_by_both is None else found_by_both
