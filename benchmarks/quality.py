@@ -131,7 +131,8 @@ def method_info(model: str, restorer) -> dict:
     if model == "pipeline":
         return {stage: network_info(Path(path)) for stage, path in restorer.metadata["checkpoint"].items()} \
             | {"threshold": restorer.metadata["threshold"]} \
-            | {key: restorer.metadata.get(key) for key in ("speck_threshold", "verify", "fill", "tone", "focus", "deblock")}
+            | {key: restorer.metadata.get(key)
+               for key in ("speck_threshold", "verify", "fill", "tone", "focus", "deblock")}
     return network_info(Path(restorer.metadata["checkpoint"])) if model != "classical" else {}
 
 

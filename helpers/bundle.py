@@ -123,7 +123,8 @@ def calibration(checkpoint: Path, metadata: dict, photos: int = 16) -> dict:
 
         threshold, gains = calibrate_verifier(detector, clean)
         return {"fill_threshold": threshold, "fill_threshold_calibration": {
-            "photos": len(clean), "from": note + ", the bundled detectors' components", "mean_gain_db_by_threshold": gains}}
+            "photos": len(clean), "from": note + ", the bundled detectors' components",
+            "mean_gain_db_by_threshold": gains}}
     if model == "specks":  # what the speck finder adds to the bundled damage detector's mask
         from .restore.detect import damage_probability, threshold_of
         from .restore.pipeline import SPECK_MIRROR

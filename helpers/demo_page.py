@@ -79,7 +79,8 @@ def describe_stages(notes: dict) -> str:
              if tone.get("kept") else f"tone left as it was{black}")
     dropped = fill.get("dropped") or 0.0
     kept = (f"{fill['found']:.2%} of the pixels found as damage, {fill['found'] - dropped:.2%} filled "
-            f"(the rest judged not worth a fill)" if dropped else f"{fill['found']:.2%} of the pixels found as damage and filled")
+            "(the rest judged not worth a fill)" if dropped
+            else f"{fill['found']:.2%} of the pixels found as damage and filled")
     return (f"Pipeline: {kept}; {toned}; "
             + (f"deblurred (blur {focus['blur_px']:.2f} px)" if focus["ran"] else "not deblurred")
             + ("; JPEG blocks taken out." if deblock["ran"] else "."))

@@ -131,4 +131,5 @@ def test_the_stage_sentence_says_what_was_found_and_what_the_verifier_left():
              "fill": {"found": 0.02, "dropped": 0.0, "filled": 0.05}}
     assert "2.00% of the pixels found as damage and filled; tone left as it was" in describe_stages(notes)
     notes["fill"]["dropped"] = 0.005
-    assert "2.00% of the pixels found as damage, 1.50% filled (the rest judged not worth a fill)" in describe_stages(notes)
+    sentence = describe_stages(notes)
+    assert "2.00% of the pixels found as damage, 1.50% filled (the rest judged not worth a fill)" in sentence

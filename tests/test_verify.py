@@ -37,7 +37,8 @@ def test_each_component_gets_every_feature_and_its_fill_benefit():
     assert count == 3 and table.shape == (2, len(FEATURES)) and np.isfinite(table).all()
     speck, line = labels[21, 71], labels[60, 30]
     column = dict(zip(FEATURES, table.T))
-    assert np.exp(column["log_area"][speck - 1]) == pytest.approx(9) and np.exp(column["log_area"][line - 1]) == pytest.approx(40)
+    assert np.exp(column["log_area"][speck - 1]) == pytest.approx(9)
+    assert np.exp(column["log_area"][line - 1]) == pytest.approx(40)
     assert column["elongation"][line - 1] > 30 > column["elongation"][speck - 1]  # 40^2 / 40 against 3^2 / 9
     assert column["departure_signed"][speck - 1] > 20 and column["departure_signed"][line - 1] < -20  # levels
     assert column["detector_max"] == pytest.approx(0.9) and (column["specks_max"] == 0).all()

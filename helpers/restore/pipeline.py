@@ -96,8 +96,8 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"deblocker": deblocker, "detector": detector, "specks": specks, "verifier": verifier, "reference": reference,
-            "inpainter": inpainter, "threshold": threshold_of(detector_meta),
+    return {"deblocker": deblocker, "detector": detector, "specks": specks, "verifier": verifier,
+            "reference": reference, "inpainter": inpainter, "threshold": threshold_of(detector_meta),
             "speck_threshold": threshold_of(specks_meta), "verifier_threshold": threshold_of(verifier_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
                          "detector": detector_meta, "specks": specks_meta, "verifier": verifier_meta}}
@@ -129,9 +129,9 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     """Every stage's result for C x H x W planes in [0, 1]: "deblocked" (the planes with their JPEG blocks
     taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
     (detected by the detector, joined by the `specks` finder's when given, less the components the
-    `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`, an H x W bool mask the user drew, in its
-    place), "widened" (what is filled), "toned" (the deblocked planes after the tone
-    stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off"), "restored"
+    `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`,
+    an H x W bool mask the user drew, in its place), "widened" (what is filled), "toned" (the deblocked
+    planes after the tone stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off"), "restored"
     (toned, then filled inside "widened") and "notes", what each stage decided, for the user to read: per
     stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus" {"blur_px",
     "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the photo's pixels}.
@@ -188,8 +188,8 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
                       speck_threshold: float = 0.5, focus: str = "auto", deblocker=None,
                       deblock: str = "auto", verifier=None, verifier_threshold: float = 0.5) -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
-    speck finder, the deblocker and the verifier, optional here), the restorer whose tonal change the tone stage fits (the
-    U-Net), and the inpainter for the learned fill."""
+    speck finder, the deblocker and the verifier, optional here), the restorer whose tonal change the tone
+    stage fits (the U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None,
             notes: dict | None = None):
@@ -202,7 +202,8 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
         return stages["restored"], stages["mask"].astype(np.float32)
 
     extra = ({"speck_threshold": speck_threshold} if specks is not None else {}) | (
-        {"verify": "on", "verifier_threshold": verifier_threshold} if verifier is not None else {"verify": "off"}) | (
+        {"verify": "on", "verifier_threshold": verifier_threshold} if verifier is not None
+        else {"verify": "off"}) | (
         {"deblock": deblock} if deblocker is not None else {})
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method, "tone": tone,
