@@ -338,10 +338,11 @@ class GanTrainer:
         return {"val_loss": error / max(pixels, 1), "val_psnr_in_hole": 10 * math.log10(1 / max(mse, 1e-10))}, triptychs
 
     @torch.no_grad()
-    def validate_verify(self, loader) -> tuple[dict[str, float], list[tuple]]:
+    def validate_verify(self, loader, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """The verifier's validation: its loss over every component of the validation photos (`val_loss`,
         which picks the best checkpoint), and the share of a perfect keep-or-drop choice's gain its own
-        choice reaches (`val_kept_share_of_oracle`; 0 is filling everything the detectors found)."""
+        choice reaches (`val_kept_share_of_oracle`; 0 is filling everything the detectors found). Its inputs
+        are numbers, not pictures: no triptychs, whatever `samples` asks."""
         from .verify_training import kept_benefit, verify_loss
 
         tables, benefits = [], []
@@ -359,13 +360,14 @@ class GanTrainer:
     @torch.no_grad()
     def validate(self, dataset, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """Mean L1, MSE and PSNR (in [0, 1]) over the validation set; the first `samples` triptychs.
-        The pipeline's stages report their own measures instead (`validate_stage`, `validate_fill`)."""
+        The pipeline's stages report their own measures instead (`validate_stage`, `validate_fill`,
+        `validate_verify`)."""
         self.generator.eval()
         if self.task in ("detect", "inpaint", "verify"):
             loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size,
                                                  num_workers=self.config.workers, generator=torch.Generator())
-            result = (self.validate_verify(loader) if self.task == "verify" else
-                      (self.validate_stage if self.task == "detect" else self.validate_fill)(loader, samples))
+            validation = {"detect": self.validate_stage, "inpaint": self.validate_fill, "verify": self.validate_verify}
+            result = validation[self.task](loader, samples)
             self.generator.train()
             return result
         totals, count, triptychs = {"val_l1": 0.0, "val_mse": 0.0, "val_psnr": 0.0}, 0, []

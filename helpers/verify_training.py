@@ -63,18 +63,14 @@ class ComponentSource:
         self.detector, detector_meta = load_generator(DEFAULT_CHECKPOINTS["detector"], "detector", device=device)
         self.specks, specks_meta = load_generator(DEFAULT_CHECKPOINTS["specks"], "specks", device=device)
         self.threshold, self.speck_threshold = threshold_of(detector_meta), threshold_of(specks_meta)
-        self.sources = {"detector": str(DEFAULT_CHECKPOINTS["detector"]), "specks": str(DEFAULT_CHECKPOINTS["specks"])}
 
     def components(self, luma: np.ndarray, clean: np.ndarray | None = None):
         """(labels, count, features, benefits or None) of one aged gray photo (H x W in [0, 1])."""
-        from .restore.detect import damage_probability
-        from .restore.pipeline import SPECK_MIRROR
+        from .restore.pipeline import found_damage
 
-        detected = damage_probability(self.detector, luma, tile=1024, overlap=128)
-        specks = damage_probability(self.specks, luma, tile=1024, overlap=128, mirror=SPECK_MIRROR)
-        by_detector, by_specks = detected > self.threshold, specks > self.speck_threshold
-        labels, count, table, filled = components(luma, detected, specks, by_detector | by_specks,
-                                                  by_detector & by_specks)
+        marks = found_damage(luma, self.detector, self.threshold, specks=self.specks,
+                             speck_threshold=self.speck_threshold)
+        labels, count, table, filled = components(luma, *marks)
         benefit = None if clean is None else fill_benefit(labels, count, luma, filled, clean)
         return labels, count, table, benefit
 

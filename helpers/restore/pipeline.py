@@ -121,6 +121,21 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
                              verifier_threshold=stages["verifier_threshold"])
 
 
+def found_damage(luma: np.ndarray, detector, threshold: float, *, specks=None, speck_threshold: float = 0.5,
+                 tile: int = 1024, overlap: int = 128):
+    """What the detectors mark on an H x W `luma`: (the damage detector's probability, the speck finder's or
+    None, the pixels either marks over its threshold, those both mark). The pipeline fills the third; the
+    verifier's features read all four (restore/verify.py), in the pipeline and in its training alike."""
+    detected = damage_probability(detector, luma, tile=tile, overlap=overlap)
+    found = by_both = detected > threshold
+    speckled = None
+    if specks is not None:
+        speckled = damage_probability(specks, luma, tile=tile, overlap=overlap, mirror=SPECK_MIRROR)
+        by_both = found & (speckled > speck_threshold)
+        found = found | (speckled > speck_threshold)
+    return detected, speckled, found, by_both
+
+
 def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
            damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5,
@@ -131,10 +146,11 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     (detected by the detector, joined by the `specks` finder's when given, less the components the
     `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`,
     an H x W bool mask the user drew, in its place), "widened" (what is filled), "toned" (the deblocked
-    planes after the tone stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or "off"), "restored"
-    (toned, then filled inside "widened") and "notes", what each stage decided, for the user to read: per
-    stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus" {"blur_px",
-    "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the photo's pixels}.
+    planes after the tone stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or
+    "off"), "restored" (toned, then filled inside "widened") and "notes", what each stage decided, for the
+    user to read: per stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`),
+    "focus" {"blur_px", "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the
+    photo's pixels}.
 
     The detectors look at the photo as it came, blocks and all: they were trained on aged photos whose
     JPEG was part of the aging, and on the deblocked photo (smoother than any of those) they marked more
@@ -143,13 +159,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     luma = luminance(planes)
     found = None
     if damage is None:
-        detected = damage_probability(detector, luma, tile=tile, overlap=overlap)
-        found = by_both = detected > threshold
-        speckled = None
-        if specks is not None:
-            speckled = damage_probability(specks, luma, tile=tile, overlap=overlap, mirror=SPECK_MIRROR)
-            by_both = found & (speckled > speck_threshold)
-            found = found | (speckled > speck_threshold)
+        detected, speckled, found, by_both = found_damage(luma, detector, threshold, specks=specks,
+                                                          speck_threshold=speck_threshold, tile=tile, overlap=overlap)
         mask = (found if verifier is None else
                 verified(verifier, luma, detected, speckled, found, by_both, verifier_threshold))
     elif damage.shape != luma.shape:
