@@ -18,6 +18,15 @@ TRUSTED_CHANGE = 0.2  # the U-Net's change to a pixel ([0, 1] units) at which it
 SMOOTH_SIGMA = 6.0  # px: the smoothed fill deep in a hole the U-Net left alone
 
 
+WIDEN_AT_256 = 1  # px the mask grows before the fill at a 256 px short side; more on bigger photos
+
+
+def widen_px(shape: tuple[int, ...]) -> int:
+    """How many px the mask of a photo of `shape` (..., H, W) grows before the fill: the fill's reach past a
+    scratch's soft edge scales with the photo."""
+    return max(WIDEN_AT_256, round(WIDEN_AT_256 * min(shape[-2:]) / 256))
+
+
 def widen(mask: np.ndarray, pixels: int) -> np.ndarray:
     """The boolean mask grown by `pixels` in every direction."""
     if pixels <= 0 or not mask.any():

@@ -33,7 +33,7 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .deblock import MODES as DEBLOCK_MODES, deblock_correction
 from .detect import damage_probability, threshold_of
-from .fill import METHODS, fill, fill_deep, has_deep, widen
+from .fill import METHODS, fill, fill_deep, has_deep, widen, widen_px
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
@@ -42,7 +42,6 @@ from .verify import verified
 STAGES = ("deblocker", "detector", "specks", "verifier", "unet")  # the models whose checkpoints the pipeline loads
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
 AT_MOST = "a deblocker, a detector, a specks, a verifier, a unet and an inpainter checkpoint at most"  # one each
-WIDEN_AT_256 = 1  # px the mask grows at a 256 px short side; more on bigger photos
 SPECK_MIRROR = False  # the speck finder looks once
 # The verifier is the user's choice, not the default: on the benchmark's photos it lifts every row of false
 # alarms (held-out JPEG -0.43 -> -0.25 dB) but costs dust and creases, and on real prints it leaves cracks
@@ -175,8 +174,7 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
         planes = planes + change[None]  # a new array: the caller's planes stay as they were
         np.clip(planes, 0.0, 1.0, out=planes)
         luma = luminance(planes)
-    grow = max(WIDEN_AT_256, round(WIDEN_AT_256 * min(luma.shape) / 256))
-    widened = widen(mask, grow)
+    widened = widen(mask, widen_px(luma.shape))
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
                                           repaint=has_deep(widened), notes=notes["tone"])
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma

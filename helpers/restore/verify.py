@@ -26,7 +26,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .fill import fill, widen
+from .fill import fill, widen, widen_px
 
 FEATURES = ("log_area", "elongation", "box_fill", "detector_max", "detector_mean", "specks_max", "specks_mean",
             "departure_mean", "departure_max", "departure_signed", "ring_std", "ring_gradient", "ring_mean",
@@ -67,7 +67,8 @@ def components(luma: np.ndarray, detector_probability: np.ndarray, specks_probab
     mask is not known, counted as none)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     unit = scale_of(luma.shape)
-    filled = fill(luma[None], widen(found, max(1, round(unit))), method="telea")[0]
+    grow = widen_px(luma.shape)  # as the pipeline widens before its fill
+    filled = fill(luma[None], widen(found, grow), method="telea")[0]
     if count <= 1:
         return labels, count, np.zeros((0, len(FEATURES)), np.float32), filled
 
@@ -97,7 +98,7 @@ def components(luma: np.ndarray, detector_probability: np.ndarray, specks_probab
     specks = np.zeros_like(luma) if specks_probability is None else specks_probability
     columns["specks_max"], columns["specks_mean"] = peak(inside, labels, specks), mean(inside, labels, specks)
     del specks
-    widened = _label_dilate(labels, max(1, round(unit)))
+    widened = _label_dilate(labels, grow)
     widened[found] = labels[found]
     near = widened > 0
     departure = luma - filled
