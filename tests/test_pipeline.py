@@ -15,13 +15,14 @@ from helpers.data import AgedDataset, bundled_samples
 from helpers.io import from_float, read_image, to_float
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
-from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen
+from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen, widen_px
 from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves, guided_tone
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
 from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, EDGE_FROM, EDGE_SCALE, GATE_FROM,
                                   GATE_TO, lifted, luminance, size_gate, tone_correction)
+from helpers.restore.verify import components
 from helpers.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -287,6 +288,20 @@ def test_fill_changes_only_the_widened_mask_and_repairs_a_scratch():
         assert np.array_equal(out[outside], scratched[outside])
         assert metrics.psnr(clean, out) > metrics.psnr(clean, scratched) + 8
         assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_the_widening_grows_with_the_photo_and_is_read_by_the_verifier_alike():
+    assert [widen_px(shape) for shape in ((64, 90), (256, 256), (3, 300, 400), (768, 1024), (3000, 4000))] == \
+        [1, 1, 1, 3, 12]
+    big = np.full((768, 1024), 0.5, np.float32)
+    found = np.zeros(big.shape, bool)
+    found[400, 500] = True
+    rim = widen(found, 3)
+    big[rim], big[found] = 0.7, 1.0  # a speck found at its core, with a 3 px soft rim around it
+    filled = components(big, found.astype(np.float32), None, found)[3]
+    # the verifier's own Telea fill reaches as far as the pipeline's at this size: the rim, and nothing past it
+    changed = np.abs(filled - big) > 1e-6
+    assert changed[rim].all() and not changed[~rim].any()
 
 
 def test_pipeline_fills_what_its_detector_finds_in_color_and_keeps_the_rest():

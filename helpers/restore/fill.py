@@ -16,8 +16,6 @@ METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "learned": None}
 DEEP_FROM, DEEP_RAMP = 2.0, 4.0  # px into a hole where `fill_deep` starts taking over, and over how many px
 TRUSTED_CHANGE = 0.2  # the U-Net's change to a pixel ([0, 1] units) at which its repaint is fully trusted
 SMOOTH_SIGMA = 6.0  # px: the smoothed fill deep in a hole the U-Net left alone
-
-
 WIDEN_AT_256 = 1  # px the mask grows before the fill at a 256 px short side; more on bigger photos
 
 
