@@ -1,5 +1,5 @@
 """The offline demo: age the bundled clean samples with every preset, restore them with the repair pipeline
-(deblock, detect, tone, focus, fill), the single U-Net and the classical baseline, restore the bundled real old
+(deblock, detect, tone, fill, focus), the single U-Net and the classical baseline, restore the bundled real old
 photos (with the damage the pipeline found drawn over them), and show it all as grid PNGs, an HTML page with
 before/after sliders (helpers/demo_page.py), metrics.json and a JSON summary.
 

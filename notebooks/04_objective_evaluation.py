@@ -7,7 +7,7 @@
 # the damaged photo has made things worse:
 #
 # - methods: doing nothing, the classical OpenCV baseline, the study's DCGAN (bundled replica), the single
-#   U-Net, the repair pipeline (deblock → detect → tone → focus → fill), and StyleGAN inversion on faces when
+#   U-Net, the repair pipeline (deblock → detect → tone → fill → focus), and StyleGAN inversion on faces when
 #   FFHQ weights are attached;
 # - damage: each aging operator alone at several strengths, and each preset;
 # - per cell: PSNR, SSIM, edge contrast (sharpness that grain and leftover scratches cannot inflate),

@@ -13,6 +13,7 @@ from helpers.data import bundled_samples
 from helpers.io import from_float, read_image
 from helpers.restore.focus import (BLUR_FROM, blocking, blur_width, deblur, focus_correction, focus_sigma,
                                   noise_level)
+from helpers.restore.fill import widen
 from helpers.restore.pipeline import repair
 
 
@@ -66,6 +67,25 @@ def test_grain_and_scratches_never_read_as_blur():
         for operator in ("grain", "jpeg", "scratches", "dust", "paper_texture"):
             aged = apply_operator(clean, operator, 1.0, seed=index).image.astype(np.float32) / 255
             assert blur_width(aged) < BLUR_FROM, (index, operator)
+
+
+@pytest.mark.parametrize("operator", ["scratches", "dust"])
+def test_damage_drawn_after_a_blur_hides_it_unless_its_mask_is_left_out(operator):
+    """A scratch or a speck lies on the print after the lens blurred it: its sharp rims make a soft photo
+    read sharp (0.3-0.45 px), and read away from the marked damage the photo shows its blur again."""
+    for index in range(3):
+        blurred = cv2.GaussianBlur(_photo(index), (0, 0), 1.5)
+        aged = apply_operator(from_float(blurred, np.uint8), operator, 1.0, seed=index)
+        photo, marked = aged.image.astype(np.float32) / 255, widen(aged.mask, 1)
+        assert blur_width(photo) < BLUR_FROM, (index, operator)
+        assert blur_width(photo, marked) == pytest.approx(blur_width(blurred), rel=0.1), (index, operator)
+        notes = repair(photo[None], None, None, 0.5, tone="off", damage=aged.mask)["notes"]
+        assert notes["focus"]["ran"] and notes["focus"]["blur_px"] > BLUR_FROM, (index, operator)
+
+
+def test_a_photo_that_is_all_damage_reads_as_sharp():
+    photo = cv2.GaussianBlur(_edges(), (0, 0), 1.5)
+    assert blur_width(photo, np.ones(photo.shape, bool)) == 0.0
 
 
 def test_deblur_undoes_a_known_blur_and_keeps_the_size():

@@ -1,5 +1,5 @@
 """`python -m helpers restore SRC... --out DIR`: repair damaged photos with the pipeline (deblock, detect, tone,
-focus, fill; the bundled stages), or, for comparison, the single U-Net, the study's seed DCGAN or the
+fill, focus; the bundled stages), or, for comparison, the single U-Net, the study's seed DCGAN or the
 classical OpenCV baseline. See helpers/restore/ for what it guarantees."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
     parser.add_argument("--model", choices=MODELS,
                         help="restorer (default: the model a lone --checkpoint holds, else pipeline: deblock, "
-                             "detect, tone, focus, fill, with the bundled stages)")
+                             "detect, tone, fill, focus, with the bundled stages)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a deblocker, "
                              "a detector, a speck finder, a verifier, a U-Net (it guides the tone stage) or, with "

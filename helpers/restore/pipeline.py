@@ -1,9 +1,9 @@
-"""The repair pipeline, `restore --model pipeline` (the default): deblock, detect, tone, focus, fill; each
+"""The repair pipeline, `restore --model pipeline` (the default): deblock, detect, tone, fill, focus; each
 stage with one job, as the study concluded ("multiple different models would be needed to repair different
 types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 2020) does.
 
 0. deblock (restore/deblock.py): a photo whose JPEG blocks show is deblocked by a network before the tone,
-   focus and fill stages work on it (JPEG is the last thing done to a scan); one never compressed is left
+   fill and focus stages work on it (JPEG is the last thing done to a scan); one never compressed is left
    alone. The detectors look at the photo as it came (see `repair`).
 1. detect (restore/detect.py): a segmentation network marks the pixels whose content is destroyed, and a
    second one at full resolution, the speck finder (models/specks.py), adds the dust specks the first
@@ -15,11 +15,14 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
    is left untouched, and unless a wide hole needs its repaint the U-Net is not even run for it. On a
    heavily aged photo, what the U-Net does beyond the curves (sharpening, smoothing grain) is added when
    it is big.
-3. focus (restore/focus.py): a photo whose sharpest edges read soft (an old lens, a bad scan) is
-   deconvolved; a sharp one, or one whose soft focus is intended (`focus="off"`), is left alone.
-4. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
+3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
+4. focus (restore/focus.py): a photo whose sharpest edges, read away from the marked damage, are soft (an
+   old lens, a bad scan) is deconvolved; a sharp one, or one whose soft focus is intended
+   (`focus="off"`), is left alone. It comes last, so the sharp rims of the damage are filled before the
+   deconvolution could ring around them (docs/pipeline_experiments.md, 'Reading the blur away from the
+   damage').
 
 Its checkpoints are the deblocker's, the detector's, the speck finder's, the verifier's and the U-Net's
 (`STAGES`), and the inpainter's for the learned fill; each can be replaced by a file of one."""
@@ -145,8 +148,8 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     (detected by the detector, joined by the `specks` finder's when given, less the components the
     `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`,
     an H x W bool mask the user drew, in its place), "widened" (what is filled), "toned" (the deblocked
-    planes after the tone stage, `tone` as in `tone.tone_correction`, and the focus stage, `focus` "auto" or
-    "off"), "restored" (toned, then filled inside "widened") and "notes", what each stage decided, for the
+    planes after the tone stage, `tone` as in `tone.tone_correction`), "restored" (toned, filled inside
+    "widened", then the focus stage's, `focus` "auto" or "off") and "notes", what each stage decided, for the
     user to read: per stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`),
     "focus" {"blur_px", "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the
     photo's pixels}.
@@ -178,18 +181,21 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
                                           repaint=has_deep(widened), notes=notes["tone"])
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
-    sigma, width = focus_sigma(luma) if focus == "auto" else (None, None)
+    sigma, width = focus_sigma(luma, widened) if focus == "auto" else (None, None)
     notes["focus"] = {"blur_px": None if width is None else round(width, 2), "ran": sigma is not None}
     notes["fill"] = {"found": round(float((mask if found is None else found).mean()), 5),
                      "dropped": 0.0 if found is None else round(float((found & ~mask).mean()), 5),
                      "filled": round(float(widened.mean()), 5)}
-    if sigma is not None:
-        for index, plane in enumerate(planes):
-            toned[index] += focus_correction(plane, sigma)
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
-    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned,
-            "restored": fill_deep(filled, widened, luma, repaint), "notes": notes}
+    restored = fill_deep(filled, widened, luma, repaint)
+    if sigma is not None:  # after the fill: the damage's sharp rims are gone and cannot ring
+        restored = restored.copy() if restored is toned else restored
+        for plane in restored:
+            plane += focus_correction(plane, sigma)
+        np.clip(restored, 0.0, 1.0, out=restored)
+    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned, "restored": restored,
+            "notes": notes}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
