@@ -15,7 +15,7 @@ from helpers.data import AgedDataset, bundled_samples
 from helpers.io import from_float, read_image, to_float
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
-from helpers.restore.fill import DEEP_FROM, fill, fill_deep, widen, widen_px
+from helpers.restore.fill import DEEP_FROM, FRAME_RAMP, fill, fill_deep, frames, widen, widen_px
 from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves, guided_tone
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
@@ -346,6 +346,34 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
     np.testing.assert_allclose(luminance(out)[deep_right], smooth, atol=1e-4)
     assert np.abs(base[deep_right] - smooth).mean() > 0.01  # and that differs from Telea's streaks
     assert fill_deep(filled, np.zeros_like(mask), luma, repaint) is filled
+
+
+
+def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
+    """A mat around an oval (deep, on all four edges) follows the U-Net's repaint from FRAME_RAMP px in, even
+    where it changed the pixels too little for the deep fill to trust it; a torn corner as deep, on two
+    edges, keeps the smoothed fill; a thin scratch is no frame."""
+    luma = _photo()
+    h, w = luma.shape
+    y, x = np.mgrid[:h, :w]
+    mat = ((x + 0.5 - w / 2) / (0.4 * w)) ** 2 + ((y + 0.5 - h / 2) / (0.4 * h)) ** 2 > 1
+    corner = np.zeros_like(mat)
+    corner[:50, :50] = True
+    repaint = np.clip(luma + 0.05, 0.0, 1.0)  # a change under TRUSTED_CHANGE: the deep fill half trusts it
+    depth = cv2.distanceTransform(mat.astype(np.uint8), cv2.DIST_L2, 3)
+    assert frames(mat, depth).sum() == mat.sum()
+    corner_depth = cv2.distanceTransform(corner.astype(np.uint8), cv2.DIST_L2, 3)
+    assert corner_depth.max() > 20 and not frames(corner, corner_depth).any()
+    scratch = np.zeros_like(mat)
+    scratch[60:63, :] = True
+    assert not frames(scratch, cv2.distanceTransform(scratch.astype(np.uint8), cv2.DIST_L2, 3)).any()
+    for mask, is_frame in ((mat, True), (corner, False)):
+        filled = fill(luma[None], mask)
+        out = luminance(fill_deep(filled, mask, luma, repaint))
+        inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) >= FRAME_RAMP + DEEP_FROM + 4
+        error = np.abs(out[inside] - repaint[inside]).max()
+        assert error < 1e-5 if is_frame else error > 0.01
+        np.testing.assert_array_equal(out[~mask], luma[~mask])
 
 
 def test_the_inpainter_starts_as_telea_changes_only_the_hole_and_learns():
