@@ -21,7 +21,7 @@ from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
 from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, EDGE_FROM, EDGE_SCALE, GATE_FROM,
-                                  GATE_TO, lifted, luminance, size_gate, tone_correction)
+                                  GATE_TO, HALO_AT_256, lifted, luminance, size_gate, tone_correction)
 from helpers.restore.verify import components
 from helpers.train import TrainConfig, fit
 
@@ -184,6 +184,34 @@ def test_the_rest_of_the_unets_change_is_added_to_a_faded_photo_only_when_it_is_
             assert np.abs(corrected - wanted)[strong].mean() < np.abs(curves_only - wanted)[strong].mean()
         else:  # its blur is not: the result is no softer than the curves' alone
             assert metrics.edge_contrast(clean, corrected) >= metrics.edge_contrast(clean, curves_only)
+
+
+
+def test_along_a_frame_the_rest_of_the_unets_change_is_added_whole():
+    """A small rest that smooths is left out (the test above), except within HALO_AT_256 px of a frame, where
+    it is a tarnish halo's edge: there the correction is the U-Net's whole change."""
+    clean = _photo(0, 96)
+    faded = (0.5 * clean + 0.35).astype(np.float32)
+    damaged = np.zeros(clean.shape, bool)
+    detail = clean - cv2.GaussianBlur(clean, (0, 0), 1.5)
+    gain = -(DETAIL_FROM - 1) / (255 * np.abs(detail).mean())  # a small smoothing
+    reference = _reference(lambda planes: (planes - 0.35) / 0.5 + gain * detail)
+    whole = np.clip((faded - 0.35) / 0.5 + gain * detail, 0, 1)
+    frame = np.zeros(clean.shape, bool)
+    frame[:, :4] = True
+    near = np.zeros(clean.shape, bool)
+    near[:, :4 + int(HALO_AT_256)] = True
+    plain = faded + tone_correction(reference, faded, damaged, tile=1024, overlap=128)[0]
+    framed = faded + tone_correction(reference, faded, damaged, tile=1024, overlap=128, frame=frame)[0]
+    assert 255 * np.abs(framed - whole)[near].mean() < 0.05 and 255 * np.abs(plain - whole)[near].mean() > 0.5
+    far = np.zeros(clean.shape, bool)
+    far[:, 4 + int(HALO_AT_256) + 2:] = True
+    np.testing.assert_array_equal(framed[far], plain[far])
+    y, x = np.mgrid[:96, :96]
+    mat = ((x + 0.5 - 48) / 36) ** 2 + ((y + 0.5 - 48) / 36) ** 2 > 1  # an oval mat: the pipeline finds the frame
+    stages = repair(faded[None], _BrightThings(), reference, 0.5, damage=mat)
+    ring = ~stages["widened"] & (cv2.distanceTransform((~stages["widened"]).astype(np.uint8), cv2.DIST_L2, 3) < 8)
+    assert 255 * np.abs(stages["toned"][0] - whole)[ring].mean() < 0.05
 
 
 def test_the_tone_gate_wants_lifted_blacks_before_it_corrects():

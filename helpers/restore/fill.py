@@ -85,11 +85,15 @@ def has_deep(mask: np.ndarray) -> bool:
     return bool((cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) > DEEP_FROM + DEEP_RAMP).any())
 
 
-def frames(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
     """The holes in `mask` that frame the picture, a cased daguerreotype's mat: their deep part (past
     DEEP_FROM px, `depth` being the distance to the hole's rim) touches at least three of the photo's edges and
     reaches FRAME_DEPTH_AT_256 px in (scaled with the photo). A torn corner touches two edges, a flake or a
     tarnished rim (some 10-20 px deep) falls short. H x W bool."""
+    if not mask.any():
+        return np.zeros(mask.shape, bool)
+    if depth is None:
+        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     deep = depth > DEEP_FROM
     reach = FRAME_DEPTH_AT_256 * max(1.0, min(mask.shape) / 256)
     found = np.zeros(mask.shape, bool)
@@ -105,7 +109,8 @@ def frames(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return found
 
 
-def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray | None) -> np.ndarray:
+def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray | None,
+              frame: np.ndarray | None = None) -> np.ndarray:
     """`filled` (C x H x W) with the inside of wide holes replaced. Telea continues a hole's border inward:
     right for a 1-6 px scratch, long streaks across a torn corner or an oval mat tens of pixels deep. From
     DEEP_FROM px inside a hole (fully DEEP_FROM + DEEP_RAMP px in), the fill gives way to the U-Net's
@@ -114,7 +119,7 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     never learned): where the content is gone, a smooth guess is the least-squares one. On the benchmark's 55
     photos: five presets +2.49 -> +2.93 dB, torn corners +2.57 -> +3.08, no PSNR row worse; SSIM
     0.02 lower on daguerreotype and tarnish, where the repaint is soft (docs/pipeline_experiments.md).
-    A frame (`frames`: a mat) is the U-Net's repaint throughout, from FRAME_RAMP px in: Telea carries the
+    A frame (`frame`, or `frames` of the mask when not given: a mat) is the U-Net's repaint throughout, from FRAME_RAMP px in: Telea carries the
     mat's bright bevel inward, and the U-Net learned mats whether it changed a pixel much or not
     (daguerreotype +4.75 -> +5.08 dB on validation, +7.76 -> +7.94 held-out; docs/pipeline_experiments.md,
     'Frames').
@@ -141,7 +146,7 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
             repaint = cv2.resize(repaint, luma.shape[::-1], interpolation=cv2.INTER_LINEAR)
         trust = np.clip(np.abs(repaint[box] - luma[box]) / TRUSTED_CHANGE, 0.0, 1.0)
         target = trust * repaint[box] + (1 - trust) * target
-        frame = frames(mask, depth)[box]
+        frame = (frames(mask, depth) if frame is None else frame)[box]
         if frame.any():
             target = np.where(frame, repaint[box], target)
             weight = np.where(frame, np.clip(depth[box] / FRAME_RAMP, 0.0, 1.0), weight)

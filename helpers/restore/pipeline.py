@@ -36,7 +36,7 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .deblock import MODES as DEBLOCK_MODES, deblock_correction
 from .detect import damage_probability, threshold_of
-from .fill import METHODS, fill, fill_deep, has_deep, widen, widen_px
+from .fill import METHODS, fill, fill_deep, frames, has_deep, widen, widen_px
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
@@ -178,8 +178,9 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
         np.clip(planes, 0.0, 1.0, out=planes)
         luma = luminance(planes)
     widened = widen(mask, widen_px(luma.shape))
+    frame = frames(widened)
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
-                                          repaint=has_deep(widened), notes=notes["tone"])
+                                          repaint=has_deep(widened), notes=notes["tone"], frame=frame)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     sigma, width = focus_sigma(luma, widened) if focus == "auto" else (None, None)
     notes["focus"] = {"blur_px": None if width is None else round(width, 2), "ran": sigma is not None}
@@ -188,7 +189,7 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
                      "filled": round(float(widened.mean()), 5)}
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
-    restored = fill_deep(filled, widened, luma, repaint)
+    restored = fill_deep(filled, widened, luma, repaint, frame)
     if sigma is not None:  # after the fill: the damage's sharp rims are gone and cannot ring
         restored = restored.copy() if restored is toned else restored
         for plane in restored:

@@ -44,6 +44,11 @@ held-out ones (docs/pipeline_experiments.md, 'The U-Net's sharpening under the d
 presets +3.06 -> +3.08 and +4.20 -> +4.20 dB, their edge contrast 0.661 -> 0.674 and 0.739 -> 0.756, SSIM
 unchanged within 0.001, fading +0.08 and +0.05 dB, overexposure -0.06 and -0.05.
 
+Along a frame (a daguerreotype's mat, `fill.frames`), where tarnish creeps in from the plate's edge, the
+rest is the halo's edge, not a blur: within `HALO_AT_256` px of the frame it is added whole whatever the
+detail gate says (docs/pipeline_experiments.md, 'Frames'): daguerreotype +5.08 -> +5.26 dB on validation,
++7.94 -> +8.04 held-out (SSIM 0.720 -> 0.727 and 0.804 -> 0.809), no other row moved.
+
 A colour photo's three channels are shifted by the luminance change, which keeps its chroma (Cr and Cb of
 YCrCb) as the gray U-Net does.
 """
@@ -60,6 +65,7 @@ GATE_FROM, GATE_TO = 4.0, 8.0  # mean |correction| in 0-255 levels away from the
 BLACK_FROM, BLACK_TO = 30.0, 50.0  # black point in 0-255 levels: tone fine below, the size decides above
 DETAIL_FROM, DETAIL_TO = 3.0, 5.0  # mean |rest of the U-Net's change| in levels away from the damage
 EDGE_SCALE, EDGE_FROM = 2.0, 0.03  # px at a 256 px short side, and [0, 1] units: the photo's strong edges
+HALO_AT_256 = 16.0  # px from a frame within which the U-Net's rest is taken whole (at a 256 px short side)
 MODES = ("auto", "on", "off")  # the gate decides; the whole correction always; none (a look that is intended)
 
 
@@ -121,12 +127,21 @@ def edge_sharpening(rest: np.ndarray, luma: np.ndarray) -> np.ndarray:
     return np.where((rest * detail > 0) & (np.abs(detail) > EDGE_FROM), rest, 0.0).astype(np.float32)
 
 
+def halo(frame: np.ndarray) -> np.ndarray | None:
+    """The pixels within HALO_AT_256 px (scaled with the photo) of a `frame` (H x W bool, `fill.frames`);
+    None without one."""
+    if not frame.any():
+        return None
+    reach = HALO_AT_256 * max(1.0, min(frame.shape) / 256)
+    return cv2.distanceTransform((~frame).astype(np.uint8), cv2.DIST_L2, 3) <= reach
+
+
 def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: int, overlap: int,
-                    mode: str = "auto", repaint: bool = True, notes: dict | None = None
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
+                    mode: str = "auto", repaint: bool = True, notes: dict | None = None,
+                    frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
     as curves plus `detail_gate` of the rest of its change (and, of the share the gate leaves out, its
-    `edge_sharpening`), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the
+    `edge_sharpening`; along a `frame`, its `halo`, all of it), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the
     reference's output at its work size, for `fill.fill_deep`). When no correction can come of it (mode
     "off", or blacks that never lifted) and no `repaint` is asked for, the reference is not run at all: a
     photo whose tone is fine costs the detector and the fill only, and gets a zero change and no repaint.
@@ -158,7 +173,11 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
         if take > 0.0:
             correction += take * rest
         if take < 1.0:
-            correction += (1.0 - take) * edge_sharpening(rest, luma)
+            sharpening = edge_sharpening(rest, luma)
+            along = None if frame is None else halo(frame)
+            if along is not None:
+                sharpening = np.where(along, rest, sharpening)
+            correction += (1.0 - take) * sharpening
     if keep < 1.0:
         correction *= keep
     return correction, reference_output
