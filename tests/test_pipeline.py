@@ -378,9 +378,9 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
 
 
 def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
-    """A mat around an oval (deep, on all four edges) follows the U-Net's repaint from FRAME_RAMP px in, even
-    where it changed the pixels too little for the deep fill to trust it; a torn corner as deep, on two
-    edges, keeps the smoothed fill; a thin scratch is no frame."""
+    """A mat around an oval (deep, all along the edges) follows the U-Net's repaint from FRAME_RAMP px in, even
+    where it changed the pixels too little for the deep fill to trust it; a torn corner as deep keeps the
+    smoothed fill, even joined by wide cracks to every edge; a thin scratch is no frame."""
     luma = _photo()
     h, w = luma.shape
     y, x = np.mgrid[:h, :w]
@@ -392,6 +392,9 @@ def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
     assert frames(mat, depth).sum() == mat.sum()
     corner_depth = cv2.distanceTransform(corner.astype(np.uint8), cv2.DIST_L2, 3)
     assert corner_depth.max() > 20 and not frames(corner, corner_depth).any()
+    cracked = corner.copy()
+    cracked[40:47, :] = cracked[:, 40:47] = True  # wide cracks from the corner to all four edges
+    assert not frames(cracked).any()
     scratch = np.zeros_like(mat)
     scratch[60:63, :] = True
     assert not frames(scratch, cv2.distanceTransform(scratch.astype(np.uint8), cv2.DIST_L2, 3)).any()

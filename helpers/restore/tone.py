@@ -47,7 +47,8 @@ unchanged within 0.001, fading +0.08 and +0.05 dB, overexposure -0.06 and -0.05.
 Along a frame (a daguerreotype's mat, `fill.frames`), where tarnish creeps in from the plate's edge, the
 rest is the halo's edge, not a blur: within `HALO_AT_256` px of the frame it is added whole whatever the
 detail gate says (docs/pipeline_experiments.md, 'Frames'): daguerreotype +5.08 -> +5.26 dB on validation,
-+7.94 -> +8.04 held-out (SSIM 0.720 -> 0.727 and 0.804 -> 0.809), no other row moved.
++7.94 -> +8.04 held-out (SSIM 0.720 -> 0.727 and 0.804 -> 0.809) over the frame's fill alone, no other row
+moved.
 
 A colour photo's three channels are shifted by the luminance change, which keeps its chroma (Cr and Cb of
 YCrCb) as the gray U-Net does.
