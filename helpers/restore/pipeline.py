@@ -17,7 +17,8 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
    it is big.
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
-   (mats, torn corners) by the U-Net's repaint or a smooth guess; nothing outside them changes.
+   (mats, torn corners) by the U-Net's repaint or a smooth guess, a mat that frames the picture by the
+   repaint throughout (`fill.frames`); nothing outside them changes.
 4. focus (restore/focus.py): a photo whose sharpest edges, read away from the marked damage, are soft (an
    old lens, a bad scan) is deconvolved; a sharp one, or one whose soft focus is intended
    (`focus="off"`), is left alone. It comes last, so the sharp rims of the damage are filled before the
