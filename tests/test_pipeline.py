@@ -380,7 +380,8 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
 def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
     """A mat around an oval (deep, all along the edges) follows the U-Net's repaint from FRAME_RAMP px in, even
     where it changed the pixels too little for the deep fill to trust it; a torn corner as deep keeps the
-    smoothed fill, even joined by wide cracks to every edge; a thin scratch is no frame."""
+    smoothed fill, even joined by wide cracks to every edge; a thin scratch is no frame, nor part of one it
+    runs into."""
     luma = _photo()
     h, w = luma.shape
     y, x = np.mgrid[:h, :w]
@@ -389,7 +390,11 @@ def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
     corner[:50, :50] = True
     repaint = np.clip(luma + 0.05, 0.0, 1.0)  # a change under TRUSTED_CHANGE: the deep fill half trusts it
     depth = cv2.distanceTransform(mat.astype(np.uint8), cv2.DIST_L2, 3)
-    assert frames(mat, depth).sum() == mat.sum()
+    body = frames(mat, depth)
+    assert body[mat].mean() > 0.99 and not body[~mat].any()
+    scratched = mat.copy()
+    scratched[40:43, 5:60] = True  # a scratch run into the mat: Telea's, not the frame's
+    assert frames(scratched)[mat].mean() > 0.99 and not frames(scratched)[41, 30:60].any()
     corner_depth = cv2.distanceTransform(corner.astype(np.uint8), cv2.DIST_L2, 3)
     assert corner_depth.max() > 20 and not frames(corner, corner_depth).any()
     cracked = corner.copy()

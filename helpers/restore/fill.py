@@ -18,6 +18,7 @@ TRUSTED_CHANGE = 0.2  # the U-Net's change to a pixel ([0, 1] units) at which it
 SMOOTH_SIGMA = 6.0  # px: the smoothed fill deep in a hole the U-Net left alone
 FRAME_BORDER, FRAME_DEPTH_AT_256 = 0.75, 25.0  # share of the photo's edge a frame (a case's mat) runs along; px deep
 FRAME_RAMP = 2.0  # px over which a frame's repaint comes in from its rim
+FRAME_THIN_AT_256 = 3  # px: what is thinner than twice this and a pixel (a scratch run into the mat) is no frame
 WIDEN_AT_256 = 1  # px the mask grows before the fill at a 256 px short side; more on bigger photos
 
 
@@ -92,13 +93,15 @@ def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
     when together they run along at least FRAME_BORDER of the photo's edge pixels. On the benchmark's photos
     a daguerreotype's mat runs along 81-100 % of the edge; the four corners of a smaller one 40-64 % (taken
     as a frame at 0.4, they lost 0.1 dB on validation); torn corners and the heavy preset's other wide holes
-    0-35 %; a tarnished rim is 13-23 px deep. H x W bool."""
+    0-35 %; a tarnished rim is 13-23 px deep. Only the frame's thick body, not a scratch run into it. H x W
+    bool."""
     found = np.zeros(mask.shape, bool)
     if not mask.any():
         return found
     if depth is None:
         depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    reach = FRAME_DEPTH_AT_256 * max(1.0, min(mask.shape) / 256)
+    scale = max(1.0, min(mask.shape) / 256)
+    reach = FRAME_DEPTH_AT_256 * scale
     if depth.max() < reach:
         return found
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
@@ -109,7 +112,11 @@ def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
     edge = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
     if wide[edge].mean() < FRAME_BORDER:
         return found
-    return wide[labels]
+    # Only the frame's thick body: a scratch that runs into the mat is joined to it, and the U-Net's repaint
+    # keeps scratches; an opening leaves it to Telea.
+    size = 2 * round(FRAME_THIN_AT_256 * scale) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return wide[labels] & cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc).astype(bool)
 
 
 def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray | None,
