@@ -131,8 +131,8 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     0.02 lower on daguerreotype and tarnish, where the repaint is soft (docs/pipeline_experiments.md).
     A frame (`frame`, or `frames` of the mask when not given: a mat) is the U-Net's repaint throughout, from FRAME_RAMP px in: Telea carries the
     mat's bright bevel inward, and the U-Net learned mats whether it changed a pixel much or not
-    (docs/pipeline_experiments.md, 'Frames': with the tone stage's `halo`, daguerreotype +4.75 -> +5.32 dB
-    on validation, +7.76 -> +8.09 held-out, no other row moved).
+    (docs/pipeline_experiments.md, 'Frames': with the tone stage's `halo`, daguerreotype +4.75 -> +5.33 dB
+    on validation, +7.76 -> +8.11 held-out, no other row moved).
     The luminance shift is added to every channel, which keeps a colour photo's chroma. Without a `repaint`
     (None: the U-Net was not run, `has_deep` found no wide hole) the smoothed fill takes over alone."""
     if not mask.any():
