@@ -186,7 +186,6 @@ def test_the_rest_of_the_unets_change_is_added_to_a_faded_photo_only_when_it_is_
             assert metrics.edge_contrast(clean, corrected) >= metrics.edge_contrast(clean, curves_only)
 
 
-
 def test_along_a_frame_the_rest_of_the_unets_change_is_added_whole():
     """A small rest that smooths is left out (the test above), except within HALO_AT_256 px of a frame, where
     it is a tarnish halo's edge: there the correction is the U-Net's whole change."""
@@ -374,7 +373,6 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
     np.testing.assert_allclose(luminance(out)[deep_right], smooth, atol=1e-4)
     assert np.abs(base[deep_right] - smooth).mean() > 0.01  # and that differs from Telea's streaks
     assert fill_deep(filled, np.zeros_like(mask), luma, repaint) is filled
-
 
 
 def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():

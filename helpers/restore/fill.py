@@ -22,6 +22,11 @@ FRAME_THIN_AT_256 = 3  # px: what is thinner than twice this and a pixel (a scra
 WIDEN_AT_256 = 1  # px the mask grows before the fill at a 256 px short side; more on bigger photos
 
 
+def scale_of(shape: tuple[int, int]) -> float:
+    """The photo's scale against the 256 px short side the detectors and the stages were trained at."""
+    return max(1.0, min(shape) / 256)
+
+
 def widen_px(shape: tuple[int, ...]) -> int:
     """How many px the mask of a photo of `shape` (..., H, W) grows before the fill: the fill's reach past a
     scratch's soft edge scales with the photo."""
@@ -100,7 +105,7 @@ def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
         return found
     if depth is None:
         depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    scale = max(1.0, min(mask.shape) / 256)
+    scale = scale_of(mask.shape)
     reach = FRAME_DEPTH_AT_256 * scale
     if depth.max() < reach:
         return found
@@ -129,10 +134,10 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     never learned): where the content is gone, a smooth guess is the least-squares one. On the benchmark's 55
     photos: five presets +2.49 -> +2.93 dB, torn corners +2.57 -> +3.08, no PSNR row worse; SSIM
     0.02 lower on daguerreotype and tarnish, where the repaint is soft (docs/pipeline_experiments.md).
-    A frame (`frame`, or `frames` of the mask when not given: a mat) is the U-Net's repaint throughout, from FRAME_RAMP px in: Telea carries the
-    mat's bright bevel inward, and the U-Net learned mats whether it changed a pixel much or not
-    (docs/pipeline_experiments.md, 'Frames': with the tone stage's `halo`, daguerreotype +4.75 -> +5.33 dB
-    on validation, +7.76 -> +8.11 held-out, no other row moved).
+    A frame (`frame`, or `frames` of the mask when not given: a mat) is the U-Net's repaint throughout,
+    from FRAME_RAMP px in: Telea carries the mat's bright bevel inward, and the U-Net learned mats whether
+    it changed a pixel much or not (docs/pipeline_experiments.md, 'Frames': with the tone stage's `halo`,
+    daguerreotype +4.75 -> +5.33 dB on validation, +7.76 -> +8.11 held-out, no other row moved).
     The luminance shift is added to every channel, which keeps a colour photo's chroma. Without a `repaint`
     (None: the U-Net was not run, `has_deep` found no wide hole) the smoothed fill takes over alone."""
     if not mask.any():

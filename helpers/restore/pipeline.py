@@ -179,9 +179,10 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
         np.clip(planes, 0.0, 1.0, out=planes)
         luma = luminance(planes)
     widened = widen(mask, widen_px(luma.shape))
-    frame = frames(widened)
+    deep = has_deep(widened)
+    frame = frames(widened) if deep else None  # a frame is far deeper than `has_deep` asks: no photo pays for it
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
-                                          repaint=has_deep(widened), notes=notes["tone"], frame=frame)
+                                          repaint=deep, notes=notes["tone"], frame=frame)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
     sigma, width = focus_sigma(luma, widened) if focus == "auto" else (None, None)
     notes["focus"] = {"blur_px": None if width is None else round(width, 2), "ran": sigma is not None}

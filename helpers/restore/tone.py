@@ -60,6 +60,7 @@ import cv2
 import numpy as np
 
 from ..aging_primitives import LUMA
+from .fill import scale_of
 from .guided import guided_tone
 
 GATE_FROM, GATE_TO = 4.0, 8.0  # mean |correction| in 0-255 levels away from the damage: none below, all above
@@ -123,7 +124,7 @@ def edge_sharpening(rest: np.ndarray, luma: np.ndarray) -> np.ndarray:
     """The part of the U-Net's rest that steepens the photo's own strong edges: where it has the sign of the
     photo's detail (the luma minus its blur over `EDGE_SCALE` px) and that detail is over `EDGE_FROM`; zero
     elsewhere, and so wherever the rest smooths."""
-    sigma = EDGE_SCALE * max(1.0, min(luma.shape) / 256)
+    sigma = EDGE_SCALE * scale_of(luma.shape)
     detail = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
     return np.where((rest * detail > 0) & (np.abs(detail) > EDGE_FROM), rest, 0.0).astype(np.float32)
 
@@ -133,7 +134,7 @@ def halo(frame: np.ndarray) -> np.ndarray | None:
     None without one."""
     if not frame.any():
         return None
-    reach = HALO_AT_256 * max(1.0, min(frame.shape) / 256)
+    reach = HALO_AT_256 * scale_of(frame.shape)
     return cv2.distanceTransform((~frame).astype(np.uint8), cv2.DIST_L2, 3) <= reach
 
 
@@ -142,10 +143,11 @@ def tone_correction(reference, luma: np.ndarray, damaged: np.ndarray, *, tile: i
                     frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(H x W change to add to the luma (float32, [0, 1] units): the reference restorer's tonal correction
     as curves plus `detail_gate` of the rest of its change (and, of the share the gate leaves out, its
-    `edge_sharpening`; along a `frame`, its `halo`, all of it), scaled by `size_gate` x `lifted` (mode "auto"), whole ("on") or none ("off"); the
-    reference's output at its work size, for `fill.fill_deep`). When no correction can come of it (mode
-    "off", or blacks that never lifted) and no `repaint` is asked for, the reference is not run at all: a
-    photo whose tone is fine costs the detector and the fill only, and gets a zero change and no repaint.
+    `edge_sharpening`; along a `frame`, its `halo`, all of it), scaled by `size_gate` x `lifted` (mode
+    "auto"), whole ("on") or none ("off"); the reference's output at its work size, for `fill.fill_deep`).
+    When no correction can come of it (mode "off", or blacks that never lifted) and no `repaint` is asked
+    for, the reference is not run at all: a photo whose tone is fine costs the detector and the fill only,
+    and gets a zero change and no repaint.
 
     Why a user may overrule the gate: a matte grade (lifted blacks, lowered whites) is exactly what fading
     does to a print, and no pixel says which it was (docs/pipeline_experiments.md, 'Tone judge'). The gate

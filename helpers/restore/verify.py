@@ -26,7 +26,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .fill import fill, widen, widen_px
+from .fill import fill, scale_of, widen, widen_px
 
 FEATURES = ("log_area", "elongation", "box_fill", "detector_max", "detector_mean", "specks_max", "specks_mean",
             "departure_mean", "departure_max", "departure_signed", "ring_std", "ring_gradient", "ring_mean",
@@ -35,11 +35,6 @@ RING_AT_256 = 5  # px around a component whose texture it is compared with
 BENEFIT_AT_256 = 4  # px around a component over which its fill's benefit is counted (the fill's reach)
 EDGE_SIGMA_AT_256 = 2.0  # px: the picture's own edges, read on the photo blurred by this much
 VISIBLE = 2 / 255  # the least ring texture a departure is compared with
-
-
-def scale_of(shape: tuple[int, int]) -> float:
-    """The photo's scale against the 256 px short side the detectors and this stage were trained at."""
-    return max(1.0, min(shape) / 256)
 
 
 def _noise(luma: np.ndarray) -> float:
