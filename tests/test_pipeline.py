@@ -15,7 +15,7 @@ from helpers.data import AgedDataset, bundled_samples
 from helpers.io import from_float, read_image, to_float
 from helpers.models import build_models
 from helpers.restore import DEFAULT_CHECKPOINTS, Restorer, restore_image
-from helpers.restore.fill import DEEP_FROM, FRAME_RAMP, fill, fill_deep, frames, widen, widen_px
+from helpers.restore.fill import DEEP_FROM, FRAME_RAMP, fill, fill_deep, frames, has_deep, hole_depth, widen, widen_px
 from helpers.restore.guided import apply_curves, apply_in_strips, fit_curves, guided_tone
 from helpers.models.inpainter import conditioned, prefilled
 from helpers import UsageError
@@ -359,6 +359,9 @@ def test_deep_fill_leaves_thin_holes_to_telea_and_takes_the_unets_repaint_or_a_s
     repaint = luma.copy()
     repaint[:40, :20] = (luma[:40, :20] + 0.5) % 1.0  # the U-Net repainted the corner's left half, not the rest
     out = fill_deep(filled, mask, luma, repaint)
+    thin = mask.copy()
+    thin[:40, :40] = False  # the scratch alone
+    assert has_deep(mask) and has_deep(mask, hole_depth(mask)) and not has_deep(thin)
     assert out.dtype == filled.dtype and out.shape == filled.shape
     np.testing.assert_array_equal(out[:, ~mask], planes[:, ~mask])
     np.testing.assert_array_equal(out[:, 60:63, 50:], filled[:, 60:63, 50:])
@@ -387,24 +390,25 @@ def test_a_frame_is_the_unets_repaint_throughout_and_a_torn_corner_is_not():
     corner = np.zeros_like(mat)
     corner[:50, :50] = True
     repaint = np.clip(luma + 0.05, 0.0, 1.0)  # a change under TRUSTED_CHANGE: the deep fill half trusts it
-    depth = cv2.distanceTransform(mat.astype(np.uint8), cv2.DIST_L2, 3)
+    depth = hole_depth(mat)
     body = frames(mat, depth)
     assert body[mat].mean() > 0.99 and not body[~mat].any()
     scratched = mat.copy()
     scratched[40:43, 5:60] = True  # a scratch run into the mat: Telea's, not the frame's
     assert frames(scratched)[mat].mean() > 0.99 and not frames(scratched)[41, 30:60].any()
-    corner_depth = cv2.distanceTransform(corner.astype(np.uint8), cv2.DIST_L2, 3)
+    corner_depth = hole_depth(corner)
     assert corner_depth.max() > 20 and not frames(corner, corner_depth).any()
     cracked = corner.copy()
     cracked[40:47, :] = cracked[:, 40:47] = True  # wide cracks from the corner to all four edges
     assert not frames(cracked).any()
     scratch = np.zeros_like(mat)
     scratch[60:63, :] = True
-    assert not frames(scratch, cv2.distanceTransform(scratch.astype(np.uint8), cv2.DIST_L2, 3)).any()
+    assert not frames(scratch, hole_depth(scratch)).any()
     for mask, is_frame in ((mat, True), (corner, False)):
         filled = fill(luma[None], mask)
         out = luminance(fill_deep(filled, mask, luma, repaint))
-        inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) >= FRAME_RAMP + DEEP_FROM + 4
+        np.testing.assert_array_equal(luminance(fill_deep(filled, mask, luma, repaint, depth=hole_depth(mask))), out)
+        inside = hole_depth(mask) >= FRAME_RAMP + DEEP_FROM + 4
         error = np.abs(out[inside] - repaint[inside]).max()
         assert error < 1e-5 if is_frame else error > 0.01
         np.testing.assert_array_equal(out[~mask], luma[~mask])

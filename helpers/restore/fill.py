@@ -16,7 +16,7 @@ METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "learned": None}
 DEEP_FROM, DEEP_RAMP = 2.0, 4.0  # px into a hole where `fill_deep` starts taking over, and over how many px
 TRUSTED_CHANGE = 0.2  # the U-Net's change to a pixel ([0, 1] units) at which its repaint is fully trusted
 SMOOTH_SIGMA = 6.0  # px: the smoothed fill deep in a hole the U-Net left alone
-FRAME_BORDER, FRAME_DEPTH_AT_256 = 0.75, 25.0  # share of the photo's edge a frame (a case's mat) runs along; px deep
+FRAME_BORDER, FRAME_DEPTH_AT_256 = 0.75, 25.0  # share of the photo's edge a frame (a mat) runs along; px deep
 FRAME_RAMP = 2.0  # px over which a frame's repaint comes in from its rim
 FRAME_THIN_AT_256 = 3  # px: what is thinner than twice this and a pixel (a scratch run into the mat) is no frame
 WIDEN_AT_256 = 1  # px the mask grows before the fill at a 256 px short side; more on bigger photos
@@ -83,13 +83,19 @@ def fill(planes: np.ndarray, mask: np.ndarray, *, method: str = "telea", radius:
     return out
 
 
-def has_deep(mask: np.ndarray) -> bool:
+def hole_depth(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's distance to the nearest pixel outside `mask` (0 outside): how deep into a hole it lies.
+    `has_deep`, `frames` and `fill_deep` all read it; the pipeline computes it once and hands it to each."""
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def has_deep(mask: np.ndarray, depth: np.ndarray | None = None) -> bool:
     """Whether `mask` has a hole wide enough for `fill_deep` to hand it over to the U-Net's repaint entirely
     (pixels more than DEEP_FROM + DEEP_RAMP inside): a mat, a torn corner, a flake. Dust specks and cracks
     are shallower, and without a repaint their few deep pixels get the smoothed fill."""
     if not mask.any():
         return False
-    return bool((cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) > DEEP_FROM + DEEP_RAMP).any())
+    return bool(((hole_depth(mask) if depth is None else depth) > DEEP_FROM + DEEP_RAMP).any())
 
 
 def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
@@ -104,7 +110,7 @@ def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
     if not mask.any():
         return found
     if depth is None:
-        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+        depth = hole_depth(mask)
     scale = scale_of(mask.shape)
     reach = FRAME_DEPTH_AT_256 * scale
     if depth.max() < reach:
@@ -125,7 +131,7 @@ def frames(mask: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
 
 
 def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: np.ndarray | None,
-              frame: np.ndarray | None = None) -> np.ndarray:
+              frame: np.ndarray | None = None, depth: np.ndarray | None = None) -> np.ndarray:
     """`filled` (C x H x W) with the inside of wide holes replaced. Telea continues a hole's border inward:
     right for a 1-6 px scratch, long streaks across a torn corner or an oval mat tens of pixels deep. From
     DEEP_FROM px inside a hole (fully DEEP_FROM + DEEP_RAMP px in), the fill gives way to the U-Net's
@@ -139,10 +145,12 @@ def fill_deep(filled: np.ndarray, mask: np.ndarray, luma: np.ndarray, repaint: n
     it changed a pixel much or not (docs/pipeline_experiments.md, 'Frames': with the tone stage's `halo`,
     daguerreotype +4.75 -> +5.33 dB on validation, +7.76 -> +8.11 held-out, no other row moved).
     The luminance shift is added to every channel, which keeps a colour photo's chroma. Without a `repaint`
-    (None: the U-Net was not run, `has_deep` found no wide hole) the smoothed fill takes over alone."""
+    (None: the U-Net was not run, `has_deep` found no wide hole) the smoothed fill takes over alone.
+    `depth` is `hole_depth(mask)` where the caller has it already."""
     if not mask.any():
         return filled
-    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    if depth is None:
+        depth = hole_depth(mask)
     deep = depth > DEEP_FROM
     if not deep.any():
         return filled

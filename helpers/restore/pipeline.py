@@ -37,7 +37,7 @@ import numpy as np
 from .. import HelpersError, UsageError
 from .deblock import MODES as DEBLOCK_MODES, deblock_correction
 from .detect import damage_probability, threshold_of
-from .fill import METHODS, fill, fill_deep, frames, has_deep, widen, widen_px
+from .fill import METHODS, fill, fill_deep, frames, has_deep, hole_depth, widen, widen_px
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
 from .tone import MODES, luminance, tone_correction
@@ -179,8 +179,9 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
         np.clip(planes, 0.0, 1.0, out=planes)
         luma = luminance(planes)
     widened = widen(mask, widen_px(luma.shape))
-    deep = has_deep(widened)
-    frame = frames(widened) if deep else None  # a frame is far deeper than `has_deep` asks: no photo pays for it
+    depth = hole_depth(widened) if widened.any() else None  # how deep each pixel lies in a hole, read three times
+    deep = has_deep(widened, depth)
+    frame = frames(widened, depth) if deep else None  # a frame is far deeper than `has_deep` asks: most photos skip it
     correction, repaint = tone_correction(reference, luma, widened, tile=tile, overlap=overlap, mode=tone,
                                           repaint=deep, notes=notes["tone"], frame=frame)
     toned = planes + correction[None]  # the same shift on every channel keeps a colour photo's chroma
@@ -191,7 +192,7 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
                      "filled": round(float(widened.mean()), 5)}
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
-    restored = fill_deep(filled, widened, luma, repaint, frame)
+    restored = fill_deep(filled, widened, luma, repaint, frame, depth)
     if sigma is not None:  # after the fill: the damage's sharp rims are gone and cannot ring
         restored = restored.copy() if restored is toned else restored
         for plane in restored:
