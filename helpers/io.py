@@ -65,8 +65,10 @@ _UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[
 
 
 def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The picture (HxW gray or HxWx3) over white paper, as a viewer shows a transparent one."""
     top = np.iinfo(rgb.dtype).max
-    a = alpha.astype(np.float32)[..., None] / top
+    a = alpha.astype(np.float32) / top
+    a = a[..., None] if rgb.ndim == 3 else a
     out = rgb.astype(np.float32) * a + top * (1.0 - a)
     return np.clip(np.rint(out), 0, top).astype(rgb.dtype)
 

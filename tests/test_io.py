@@ -46,6 +46,16 @@ def test_rgba_is_composited_on_white(tmp_path):
     assert tuple(img[0, 0]) == (200, 0, 0) and tuple(img[3, 3]) == (255, 255, 255)
 
 
+def test_gray_with_alpha_is_composited_on_white(tmp_path):
+    la = np.zeros((4, 6, 2), np.uint8)
+    la[..., 0] = 90
+    la[:2, :, 1] = 255  # top half opaque, bottom half transparent
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    img = io.read_image(tmp_path / "la.png")
+    assert img.shape == (4, 6) and img.dtype == np.uint8
+    assert img[0, 0] == 90 and img[3, 5] == 255
+
+
 def test_palette_and_cmyk(tmp_path):
     Image.fromarray(gradient()).convert("P", palette=Image.ADAPTIVE).save(tmp_path / "p.gif")
     assert io.read_image(tmp_path / "p.gif").shape == (24, 32, 3)

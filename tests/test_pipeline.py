@@ -22,6 +22,7 @@ from helpers import UsageError
 from helpers.restore.pipeline import OPTIONAL_STAGES, STAGES, load_pipeline, load_stages, pipeline_restorer, repair
 from helpers.restore.tone import (BLACK_FROM, BLACK_TO, DETAIL_FROM, DETAIL_TO, EDGE_FROM, EDGE_SCALE, GATE_FROM,
                                   GATE_TO, HALO_AT_256, lifted, luminance, size_gate, tone_correction)
+from helpers.restore.detect import damage_probability
 from helpers.restore.verify import components
 from helpers.train import TrainConfig, fit
 
@@ -74,6 +75,8 @@ def test_a_fresh_speck_finder_finds_nothing_at_full_resolution_and_any_size():
     with torch.no_grad():
         logits = finder(torch.zeros(1, 1, 77, 101))
     assert logits.shape == (1, 1, 77, 101) and bool((logits.sigmoid() < 0.05).all())
+    for shape in ((1, 1), (5, 7), (8, 64)):  # sides no longer than its widest dilation's reflection padding
+        assert damage_probability(finder.eval(), np.zeros(shape, np.float32), tile=0, overlap=0).shape == shape
 
 
 def test_the_pipeline_fills_what_either_detector_marks():
@@ -531,6 +534,14 @@ def test_bundled_pipeline_leaves_an_undamaged_photo_nearly_alone():
         restored, _ = restore_image(clean, restorer)
         changes.append(np.abs(restored.astype(float) - clean).mean())
     assert np.mean(changes) < 3.0, changes  # in 0-255 levels
+
+
+@pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (8, 8, 3)])
+def test_the_bundled_pipeline_restores_a_photo_of_a_few_pixels(shape):
+    img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    restored, mask = restore_image(img, load_pipeline(device="cpu"))
+    assert restored.shape == img.shape and mask.shape == shape[:2]
 
 
 KNOWN_MISSES = {"c.png": "its damage is wide soft creases, not cracks: the detector finds a few pixels (README)"}

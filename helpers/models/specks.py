@@ -39,6 +39,7 @@ class SpeckDetector(nn.Module):
     def __init__(self, channels: int = 1, width: int = 16, dilations: tuple[int, ...] = (1, 2, 4, 8, 1)):
         super().__init__()
         self.channels = channels
+        self.min_size = max(dilations) + 1  # reflection padding needs a side longer than the widest dilation
         self.stem = nn.Conv2d(channels, width, 3, padding=1, padding_mode="reflect")
         self.blocks = nn.Sequential(*(_Block(width, d) for d in dilations))
         self.head = nn.Sequential(LayerNorm2d(width), nn.SiLU(), nn.Conv2d(width, 1, 3, padding=1, padding_mode="reflect"))

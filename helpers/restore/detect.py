@@ -65,10 +65,11 @@ def damage_probability(detector, luma: np.ndarray, *, tile: int, overlap: int, m
     small = luma if scale == 1.0 else cv2.resize(luma, (max(1, round(width * scale)), max(1, round(height * scale))),
                                                  interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(np.ascontiguousarray(small, np.float32))[None, None].mul(2).sub(1)
+    grid = {"multiple": detector.stride, "min_size": getattr(detector, "min_size", 1)}  # a photo of a few px too
     with torch.inference_mode():
-        probability = tiled_forward(detector, x, tile=tile, overlap=overlap, multiple=detector.stride)[0][0, 0].sigmoid()
+        probability = tiled_forward(detector, x, tile=tile, overlap=overlap, **grid)[0][0, 0].sigmoid()
         if mirror:
-            mirrored, _ = tiled_forward(detector, x.flip(-1), tile=tile, overlap=overlap, multiple=detector.stride)
+            mirrored, _ = tiled_forward(detector, x.flip(-1), tile=tile, overlap=overlap, **grid)
             probability = (probability + mirrored[0, 0].flip(-1).sigmoid()) / 2
     probability = probability.numpy()
     if scale < 1.0:
