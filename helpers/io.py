@@ -92,8 +92,13 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         return np.asarray(img, dtype=np.uint16).copy()
     if img.mode == "I":  # 16-bit gray PNGs often decode as 32-bit 'I'
         return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
-    if img.mode == "F":
-        return np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+    if img.mode == "F":  # 32-bit float: most float scans hold [0, 1]; others levels of 0-255 or 0-65535
+        data = np.nan_to_num(np.asarray(img, dtype=np.float32))
+        top = float(data.max(initial=0.0))
+        if top <= 1.0:  # to 16 bits, not 8: a float scan's fine steps are why it was saved as floats
+            return np.rint(np.clip(data, 0.0, 1.0) * 65535).astype(np.uint16)
+        depth = np.uint8 if top <= 255 else np.uint16
+        return np.clip(np.rint(data), 0, np.iinfo(depth).max).astype(depth)
     if img.mode in ("1", "L"):
         return np.asarray(img.convert("L")).copy()
     if img.mode == "P":

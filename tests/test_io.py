@@ -46,6 +46,17 @@ def test_rgba_is_composited_on_white(tmp_path):
     assert tuple(img[0, 0]) == (200, 0, 0) and tuple(img[3, 3]) == (255, 255, 255)
 
 
+def test_float_tiffs_keep_their_tones(tmp_path):
+    ramp = np.linspace(0.0, 1.0, 24, dtype=np.float32).reshape(4, 6)
+    Image.fromarray(ramp, "F").save(tmp_path / "unit.tif")  # [0, 1], as most float scans hold it
+    unit = io.read_image(tmp_path / "unit.tif")
+    assert unit.dtype == np.uint16 and unit[0, 0] == 0 and unit[-1, -1] == 65535
+    assert np.abs(unit / 65535 - ramp).max() < 1e-4
+    Image.fromarray(ramp * 200, "F").save(tmp_path / "levels.tif")  # levels of 0-255
+    levels = io.read_image(tmp_path / "levels.tif")
+    assert levels.dtype == np.uint8 and np.abs(levels - ramp * 200).max() <= 0.5
+
+
 def test_gray_with_alpha_is_composited_on_white(tmp_path):
     la = np.zeros((4, 6, 2), np.uint8)
     la[..., 0] = 90
