@@ -21,8 +21,10 @@ except KeyboardInterrupt:
 COMMANDS = {
     "demo": "age the bundled samples, restore them, write a before/after grid, HTML page and metrics",
     "age": "age clean photos into (aged, clean, mask) training pairs",
-    "restore": "restore damaged photos with a trained model or the classical baseline",
-    "train": "train a restorer (unet or seed-dcgan) on aged pairs",
+    "restore": "restore damaged photos: the repair pipeline (default), the U-Net, the seed DCGAN or the classical "
+               "baseline",
+    "train": "train a restorer (unet, seed-dcgan) or a pipeline stage (detector, specks, deblocker, verifier, "
+             "inpainter) on photos aged on the fly or pre-aged",
     "invert": "restore one photo by robust StyleGAN inversion (W -> W+ -> W++)",
     "evaluate": "compare restored images with clean references (PSNR, SSIM, sharpness)",
     "fetch-loc": "download Library of Congress daguerreotypes with a manifest",
