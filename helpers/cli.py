@@ -53,6 +53,17 @@ def _finite(value):
     return value
 
 
+def out_folder(text: str) -> str:
+    """argparse type of an --out that is a folder: a file there is a usage error before any work starts,
+    not a failed first write (which `invert` met only after the whole inversion)."""
+    import argparse
+    from pathlib import Path
+
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return text
+
+
 def device_option(text: str) -> str:
     """argparse type of --device: a name torch cannot parse, or a device this machine lacks, is a usage
     error (exit 2) before any work starts, not a runtime error once a model is loaded."""

@@ -160,10 +160,3 @@ def test_no_images_at_all_is_an_error(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = _age(capsys, tmp_path / "empty", "--out", tmp_path / "out")
     assert code == 1 and "no images found" in err
-
-
-def test_an_output_that_is_a_file_is_named_as_such(capsys, tmp_path, src):
-    (tmp_path / "file").write_text("not a folder")
-    code, _, err = _age(capsys, src, "--out", tmp_path / "file")
-    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
-    assert (tmp_path / "file").read_text() == "not a folder"

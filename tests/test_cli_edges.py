@@ -86,6 +86,18 @@ def test_an_unknown_device_is_a_usage_error(capsys, command):
     assert "--device" in capsys.readouterr().err.splitlines()[-1]  # the error line names the option
 
 
+@pytest.mark.parametrize("command", [["age", "x.png"], ["restore", "x.png"], ["demo"], ["train", "--data", "d"],
+                                     ["invert", "x.png", "--degradation", "blur"], ["fetch-loc"]])
+def test_an_output_folder_that_is_a_file_is_a_usage_error(tmp_path, capsys, command):
+    """Before any work: `invert` used to run the whole inversion and then fail on its first write."""
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--out", str(tmp_path / "file")])
+    assert exit_.value.code == 2
+    assert "--out" in (err := capsys.readouterr().err.splitlines()[-1]) and "is a file, not a folder" in err
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
 def test_a_device_that_is_absent_is_a_usage_error(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the refusal of an absent one cannot be seen here")

@@ -291,14 +291,6 @@ def test_an_interrupted_write_leaves_no_partial_file(tmp_path, capsys, checkpoin
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_output_folder_that_is_a_file_is_named_as_such(tmp_path, capsys, checkpoint):
-    Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
-    (tmp_path / "file").write_text("not a folder")
-    code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "file", "--checkpoint", checkpoint)
-    assert code == 2 and "is a file, not a folder" in err and "Traceback" not in err
-    assert (tmp_path / "file").read_text() == "not a folder"
-
-
 def test_output_folder_whose_parent_is_a_file_fails_cleanly(tmp_path, capsys, checkpoint):
     Image.fromarray(gradient(30, 40, top=200)[..., 0]).save(tmp_path / "a.png")
     (tmp_path / "file").write_text("not a folder")

@@ -5,12 +5,14 @@ Writes DIR/aged/, DIR/clean/, DIR/masks/ (with --masks) and DIR/manifest.csv; a 
 
 from __future__ import annotations
 
+from ..cli import out_folder
 from ..io import DEFAULT_MAX_PIXELS
 
 
 def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders or glob patterns")
-    parser.add_argument("--out", required=True, help="output folder (aged/, clean/, masks/, manifest.csv)")
+    parser.add_argument("--out", required=True, type=out_folder,
+                        help="output folder (aged/, clean/, masks/, manifest.csv)")
     parser.add_argument("--preset", default="seed",
                         help="aging preset, or several separated by commas to mix them per file "
                              "(seed, old-print, daguerreotype, mild, heavy; default seed)")

@@ -6,10 +6,12 @@ that failed, or says why loc.gov made the run stop."""
 from __future__ import annotations
 
 from .. import UsageError
+from ..cli import out_folder
 
 
 def add_arguments(parser):  # helpers.loc (requests, Pillow) is imported only when the command runs
-    parser.add_argument("--out", required=True, help="download folder (holds manifest.csv; rerun to resume)")
+    parser.add_argument("--out", required=True, type=out_folder,
+                        help="download folder (holds manifest.csv; rerun to resume)")
     parser.add_argument("--limit", type=int, help="photos to hold in --out for this listing (default: all)")
     parser.add_argument("--query", help="search within the collection, e.g. portrait")
     parser.add_argument("--size", type=int, default=1024, help="long side of each image in px (default 1024)")

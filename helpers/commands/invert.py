@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .. import HelpersError, UsageError
-from ..cli import Report, device_option, info
+from ..cli import Report, device_option, info, out_folder
 
 BANNER = ("!" * 78 + "\n!! No --generator given: using a small RANDOM StyleGAN2. The pipeline runs, but the\n"
           "!! result is NOT a restoration of your photo and is not meaningful. Pass FFHQ weights\n"
@@ -25,7 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--degradation", required=True,
                         help="upsampling[:F], denoising[:PHOTONS], deartifacting[:QUALITY], inpainting, "
                              "old-photo, or several joined with '+'")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, type=out_folder, help="output folder")
     parser.add_argument("--generator", help="StyleGAN2 weights: .safetensors, rosinality .pt, NVIDIA .pkl")
     parser.add_argument("--steps", default=None, help="steps of phases W,W+,W++ (default 150,150,150)")
     parser.add_argument("--lrs", default="0.08,0.02,0.005", help="learning rates of the three phases")

@@ -7,14 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import HelpersError, UsageError
-from ..cli import device_option
+from ..cli import device_option, out_folder
 from ..io import DEFAULT_MAX_PIXELS
 from ..restore import DEFAULT_OVERLAP, DEFAULT_TILE, MODELS
 
 
 def add_arguments(parser):
     parser.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (recursive) or globs")
-    parser.add_argument("--out", required=True, help="output folder; it mirrors the inputs' folder tree")
+    parser.add_argument("--out", required=True, type=out_folder,
+                        help="output folder; it mirrors the inputs' folder tree")
     parser.add_argument("--model", choices=MODELS,
                         help="restorer (default: the model a lone --checkpoint holds, else pipeline: deblock, "
                              "detect, tone, fill, focus, with the bundled stages)")

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .. import UsageError, env
-from ..cli import Report, device_option, info
+from ..cli import Report, device_option, info, out_folder
 
 QUICK_TRAIN_PHOTOS = 2
 
@@ -34,7 +34,8 @@ def add_arguments(parser):
                         help="an argument of the model's builder, repeatable: e.g. --model-option width=64 "
                              "--model-option max_width=192 for a wider U-Net (see helpers/models/unet.py)")
     parser.add_argument("--data", help="clean photos, a pre-aged folder, or train/ + val/ (quick mode: samples)")
-    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, plots, samples/")
+    parser.add_argument("--out", required=True, type=out_folder,
+                        help="run folder: checkpoints, metrics.jsonl, plots, samples/")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.safetensors")
     parser.add_argument("--overwrite", action="store_true", help="start again in an existing run folder")
     parser.add_argument("--epochs", type=int, help="passes over the training set (default 10; quick mode 1)")

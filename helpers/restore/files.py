@@ -110,8 +110,6 @@ def _resolved(path: Path) -> Path:
 
 
 def _check_writable(out_dir: Path) -> None:
-    if out_dir.is_file():
-        raise UsageError(f"--out {out_dir} is a file, not a folder")  # as `age` says it
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
