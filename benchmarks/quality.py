@@ -142,7 +142,8 @@ def markdown(result: dict) -> str:
     pipe, unet = methods["pipeline"], methods.get("unet", {})
     lines = [f"{result['images']['count']} gray {result['images']['size']}² photos never seen in training, each "
              f"aged with every preset and with every single operator at strength "
-             f"{result['conditions']['operator_strength']}. PSNR in dB; edge contrast 1 = as sharp as the clean "
+             f"{result['conditions']['operator_strength']}. PSNR in dB, over the photos the aging changed "
+             "(`faded` and `scan` leave a few as they were); edge contrast 1 = as sharp as the clean "
              "photo; detector F1 against the true damage mask.", "",
              "| condition | damaged | pipeline | U-Net | SSIM damaged → pipeline (U-Net) | edge contrast damaged → pipeline | Laplacian variance / clean's, pipeline | detector F1 |",
              "|---|---|---|---|---|---|---|---|"]

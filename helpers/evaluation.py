@@ -153,13 +153,19 @@ def _finite_mean(rows: list[dict], key: str) -> float:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Means of a group of rows (infinite scores, e.g. PSNR of an untouched photo, left out of a mean and
-    counted); the PSNR and SSIM gains with standard deviation and a 95 % bootstrap interval; sharpness as
+    """Means of a group of rows (PSNR over the photos the aging changed, `psnr_undamaged` counting the others;
+    infinite scores left out of a mean and counted); the PSNR and SSIM gains with standard deviation and a 95 % bootstrap interval; sharpness as
     ratios of sums; detection from the summed pixel counts."""
     stats = {"count": len(rows)}
+    # PSNR only over the photos the aging changed: an untouched photo's input PSNR is infinite, so it drops out
+    # of the input's mean, and a restorer's finite PSNR there would stand in its mean alone, over other photos
+    # than the input's (a restorer that changed such a photo was credited with its 40 dB).
+    damaged = [r for r in rows if np.isfinite(r.get("identity_psnr", math.nan))]
+    stats["psnr_undamaged"] = len(rows) - len(damaged)
     for key in ("psnr", "ssim", "edge_contrast", "away_change", "l1", "lpips"):
         if all(key in r for r in rows):
-            stats[f"identity_{key}"], stats[key] = _finite_mean(rows, f"identity_{key}"), _finite_mean(rows, key)
+            over = damaged if key == "psnr" else rows
+            stats[f"identity_{key}"], stats[key] = _finite_mean(over, f"identity_{key}"), _finite_mean(over, key)
     stats["sharpness_ratio"] = sum(r["sharpness"] for r in rows) / sum(r["clean_sharpness"] for r in rows)
     stats["identity_sharpness_ratio"] = (sum(r["identity_sharpness"] for r in rows)
                                          / sum(r["clean_sharpness"] for r in rows))
