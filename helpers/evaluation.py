@@ -154,8 +154,8 @@ def _finite_mean(rows: list[dict], key: str) -> float:
 
 def summarize(rows: list[dict]) -> dict:
     """Means of a group of rows (PSNR over the photos the aging changed, `psnr_undamaged` counting the others;
-    infinite scores left out of a mean and counted); the PSNR and SSIM gains with standard deviation and a 95 % bootstrap interval; sharpness as
-    ratios of sums; detection from the summed pixel counts."""
+    infinite scores left out of a mean and counted); the PSNR and SSIM gains with standard deviation and a
+    95 % bootstrap interval; sharpness as ratios of sums; detection from the summed pixel counts."""
     stats = {"count": len(rows)}
     # PSNR only over the photos the aging changed: an untouched photo's input PSNR is infinite, so it drops out
     # of the input's mean, and a restorer's finite PSNR there would stand in its mean alone, over other photos
