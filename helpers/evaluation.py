@@ -159,7 +159,7 @@ def summarize(rows: list[dict]) -> dict:
     stats = {"count": len(rows)}
     # PSNR only over the photos the aging changed: an untouched photo's input PSNR is infinite, so it drops out
     # of the input's mean, and a restorer's finite PSNR there would stand in its mean alone, over other photos
-    # than the input's (a restorer that changed such a photo was credited with its 40 dB).
+    # than the input's (a restorer that changed such a photo was credited with its 25-46 dB on the benchmark).
     damaged = [r for r in rows if np.isfinite(r.get("identity_psnr", math.nan))]
     stats["psnr_undamaged"] = len(rows) - len(damaged)
     for key in ("psnr", "ssim", "edge_contrast", "away_change", "l1", "lpips"):
