@@ -94,6 +94,11 @@ TRAINING_PRESETS = {
     # photos with none at all, where whatever the detectors find is a false alarm. The component
     # verifier's photos, beside the presets: it must learn what a fill costs on a photo that needs none.
     "sparse": [(name, 1 / 16, 0.4, 1.0) for name in OPERATORS],
+    # Local damage, one or two kinds on most photos, under the scan's grain, blur, paper and JPEG: the rims
+    # blender's photos (restore/rims.py), where a wider fill must earn its place against the picture's lines.
+    "rims": [("scratches", 0.3, 0.3, 1.0), ("dust", 0.3, 0.3, 1.0), ("creases", 0.3, 0.3, 1.0),
+             ("cracks", 0.3, 0.3, 1.0), ("torn_corners", 0.3, 0.3, 1.0), ("grain", 0.3, 0.2, 0.9),
+             ("blur", 0.3, 0.2, 0.9), ("paper_texture", 0.3, 0.2, 0.9), ("jpeg", 0.3, 0.2, 0.9)],
 }
 RECIPES = PRESETS | TRAINING_PRESETS  # every name `age_image` and `train --presets` accept
 

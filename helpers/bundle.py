@@ -29,7 +29,8 @@ from .env import PACKAGE_ROOT
 
 WEIGHTS_DIR = PACKAGE_ROOT / "weights"
 NAMES = {"unet_default": "unet", "seed_dcgan": "seed-dcgan", "detector": "detector", "specks": "specks",
-         "inpainter": "inpainter", "deblocker": "deblocker", "verifier": "verifier"}  # bundle name -> its model
+         "inpainter": "inpainter", "deblocker": "deblocker", "verifier": "verifier",
+         "blender": "blender"}  # bundle name -> its model
 MAX_BYTES = 10 * 2**20
 KEPT_METADATA = ("model", "model_config", "command", "data", "git_commit", "epoch", "step", "seed",
                  "best_val_l1", "losses", "train_config", "torch")

@@ -81,6 +81,8 @@ def describe_stages(notes: dict) -> str:
     kept = (f"{fill['found']:.2%} of the pixels found as damage, {fill['found'] - dropped:.2%} filled "
             "(the rest judged not worth a fill)" if dropped
             else f"{fill['found']:.2%} of the pixels found as damage and filled")
+    rims = (notes.get("rims") or {}).get("changed") or 0.0
+    kept += f", {rims:.2%} more at the rims of what was found" if rims else ""
     return (f"Pipeline: {kept}; {toned}; "
             + (f"deblurred (blur {focus['blur_px']:.2f} px)" if focus["ran"] else "not deblurred")
             + ("; JPEG blocks taken out." if deblock["ran"] else "."))

@@ -162,6 +162,11 @@ class GanTrainer:
             from .verify_training import ComponentMemory, ComponentSource
 
             self.components, self.memory = ComponentSource(self.device), ComponentMemory(config.seed)
+        if self.task == "blend":  # its crops come from the bundled detectors too (blend_training.py)
+            from .blend_training import CropMemory, CropSource
+
+            self.crops, self.memory = CropSource(self.device), CropMemory(config.seed)
+            self.crop_rng = np.random.default_rng([config.seed, 21])
 
     @staticmethod
     def _trainable(generator: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
@@ -234,9 +239,29 @@ class GanTrainer:
         self.sched_g.step()
         return {"bce": float(np.mean(losses)) if losses else 0.0, "lr": lr}
 
+    def blend_step(self, aged: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+        """The rims blender's step: the batch's crops join the memory of recent ones, and the blender takes
+        blend_training.STEPS_PER_BATCH steps on minibatches drawn from it."""
+        from .blend_training import blend_losses
+
+        self.memory.add(self.crops.batch(aged, clean, self.crop_rng))
+        lr, losses, today = self.sched_g.get_last_lr()[0], [], []
+        for crops in self.memory.draws():
+            self.opt_g.zero_grad(set_to_none=True)
+            loss, baseline, _ = blend_losses(self.g_train, crops.to(self.device))
+            loss.backward()
+            self.opt_g.step()
+            losses.append(loss.item())
+            today.append(baseline.item())
+        self.sched_g.step()
+        return {"crop_db": float(np.mean(losses)) if losses else 0.0,
+                "today_db": float(np.mean(today)) if today else 0.0, "lr": lr}
+
     def train_step(self, aged: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         if self.task == "verify":
             return self.verify_step(aged, clean)
+        if self.task == "blend":
+            return self.blend_step(aged, clean)
         damaged, target = self._prepare(aged), self._prepare(clean)
         if self.task in ("detect", "inpaint"):
             self.opt_g.zero_grad(set_to_none=True)
@@ -358,15 +383,39 @@ class GanTrainer:
             f"val_{name}": value for name, value in kept_benefit(logits, benefit).items()}, []
 
     @torch.no_grad()
+    def validate_blend(self, loader, samples: int) -> tuple[dict[str, float], list[tuple]]:
+        """The blender's validation: its mean crop dB over one crop per validation photo (`val_loss`, which
+        picks the best checkpoint), today's choice on the same crops (`val_today`) and their difference
+        (`val_gain_db`, positive when the blender does better). The crops are drawn by a fixed generator,
+        the same every epoch. Triptychs: the clean crop, the aged one and the blend, for the first crops."""
+        from .blend_training import blend_losses
+
+        rng, losses, today, count, triptychs = np.random.default_rng([self.config.seed, 22]), 0.0, 0.0, 0, []
+        for aged, clean, _ in loader:
+            crops = self.crops.batch(aged, clean, rng)
+            if not len(crops):
+                continue
+            loss, baseline, blend = blend_losses(self.generator, crops.to(self.device))
+            losses, today, count = losses + loss.item() * len(crops), today + baseline.item() * len(crops), count + len(crops)
+            for crop, out in zip(crops[: max(0, samples - len(triptychs))], blend.float().cpu().numpy()):
+                planes = crop.float().numpy()[:, None] / 255
+                triptychs.append((planes[1], planes[0], out))
+        if not count:
+            return {"val_loss": math.inf}, []
+        return {"val_loss": losses / count, "val_today": today / count,
+                "val_gain_db": (today - losses) / count}, triptychs
+
+    @torch.no_grad()
     def validate(self, dataset, samples: int) -> tuple[dict[str, float], list[tuple]]:
         """Mean L1, MSE and PSNR (in [0, 1]) over the validation set; the first `samples` triptychs.
         The pipeline's stages report their own measures instead (`validate_stage`, `validate_fill`,
-        `validate_verify`)."""
+        `validate_verify`, `validate_blend`)."""
         self.generator.eval()
-        if self.task in ("detect", "inpaint", "verify"):
+        if self.task in ("detect", "inpaint", "verify", "blend"):
             loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size,
                                                  num_workers=self.config.workers, generator=torch.Generator())
-            validation = {"detect": self.validate_stage, "inpaint": self.validate_fill, "verify": self.validate_verify}
+            validation = {"detect": self.validate_stage, "inpaint": self.validate_fill, "verify": self.validate_verify,
+                          "blend": self.validate_blend}
             result = validation[self.task](loader, samples)
             self.generator.train()
             return result

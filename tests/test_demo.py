@@ -133,3 +133,5 @@ def test_the_stage_sentence_says_what_was_found_and_what_the_verifier_left():
     notes["fill"]["dropped"] = 0.005
     sentence = describe_stages(notes)
     assert "2.00% of the pixels found as damage, 1.50% filled (the rest judged not worth a fill)" in sentence
+    notes["rims"] = {"ran": True, "changed": 0.0012}
+    assert "1.50% filled (the rest judged not worth a fill), 0.12% more at the rims of what was found" in describe_stages(notes)

@@ -483,6 +483,9 @@ def test_stages_train_with_the_one_loop_and_load_into_the_pipeline(tmp_path, mod
     elif model == "verifier":
         assert np.isfinite(epoch["val_loss"]) and 0 <= epoch["val_dropped"] <= 1
         assert np.isfinite(epoch["val_kept_share_of_oracle"])
+    elif model == "blender":
+        assert np.isfinite(epoch["val_loss"]) and epoch["val_gain_db"] == pytest.approx(
+            epoch["val_today"] - epoch["val_loss"])
     else:
         assert np.isfinite(epoch["val_l1"])
     restorer = load_pipeline([tmp_path / model / "best.safetensors"], device="cpu",
@@ -550,8 +553,9 @@ KNOWN_MISSES = {"c.png": "its damage is wide soft creases, not cracks: the detec
 @pytest.mark.skipif(not BUNDLED, reason="the bundled stage checkpoints are not in helpers/weights")
 def test_on_real_scratched_prints_the_local_repair_stays_inside_the_detected_mask(shared_data):
     """Real damage, not ours. The tone stage may change a whole faded print (a smooth curve per pixel); what
-    the pipeline changes beyond that, the repair, must lie inside the detected mask, and must be a real
-    change there (the cracks were bright: filling them moves those pixels by many levels)."""
+    the pipeline changes beyond that, the repair, must lie inside the detected mask (widened by the fill's
+    rim and the rims stage's reach), and must be a real change there (the cracks were bright: filling them
+    moves those pixels by many levels)."""
     folder = shared_data / "old_photos" / "bopbtl" / "old_w_scratch"
     if not folder.is_dir():
         pytest.skip(f"{folder} absent")
@@ -559,7 +563,7 @@ def test_on_real_scratched_prints_the_local_repair_stays_inside_the_detected_mas
     for path in sorted(folder.glob("*.png")):
         planes = to_float(read_image(path)[..., :3]).transpose(2, 0, 1).copy()
         out = repair(planes, stages["detector"], stages["reference"], stages["threshold"], specks=stages["specks"],
-                     speck_threshold=stages["speck_threshold"])
+                     speck_threshold=stages["speck_threshold"], blender=stages["blender"])
         local = np.abs(out["restored"] - out["toned"]).max(axis=0) * 255
         assert out["mask"].mean() < 0.5 and local[~out["widened"]].max() == 0, path.name
         if path.name in KNOWN_MISSES:

@@ -423,7 +423,7 @@ def test_a_lone_checkpoint_picks_its_model_and_the_pipeline_takes_stage_checkpoi
     assert code == 0 and doc["model"] == "pipeline" and doc["checkpoint"]["detector"].endswith("det.safetensors"), err
     code, _, err = cli(capsys, tmp_path / "a.png", "--out", tmp_path / "o3", "--model", "pipeline",
                        "--checkpoint", tmp_path / "seed.safetensors")
-    assert code == 2 and "a detector, a specks, a verifier, a unet and an inpainter checkpoint" in err
+    assert code == 2 and "a detector, a specks, a verifier, a blender, a unet and an inpainter checkpoint" in err
     unet, _, unet_spec = build_models("unet", width=8, max_width=16)
     save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet.state_dict()},
                     {"model": "unet", "model_config": unet_spec.config})

@@ -313,6 +313,17 @@ def test_command_refuses_folders_with_nothing_usable(tmp_path, capsys):
     assert main(["train", "--model", "tiny", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
 
 
+def test_command_passes_adams_first_moment_decay(tmp_path, rng):
+    """--beta1: pix2pix's 0.5 by default, 0.9 for a stage trained by regression alone (the rims blender)."""
+    data = _photos(tmp_path / "photos", 3, rng)
+    for beta1, run in ((None, "default"), ("0.9", "plain")):
+        code, _ = _train("--data", str(data), "--out", str(tmp_path / run), "--steps", "1",
+                         *(("--beta1", beta1) if beta1 else ()))
+        assert code == 0
+        metadata = json.loads((tmp_path / run / "last.json").read_text())
+        assert metadata["train_config"]["beta1"] == (0.9 if beta1 else 0.5)
+
+
 def test_command_trains_on_pre_aged_pairs_and_resumes(tmp_path, rng):
     from helpers.age_folder import AgeSettings, age_folder
 

@@ -21,7 +21,7 @@ def add_arguments(parser):
                              "detect, tone, fill, focus, with the bundled stages)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a deblocker, "
-                             "a detector, a speck finder, a verifier, a U-Net (it guides the tone stage) or, with "
+                             "a detector, a speck finder, a verifier, a blender, a U-Net (it guides the tone stage) or, with "
                              "--fill learned, an inpainter checkpoint (repeat for several). A lone U-Net checkpoint "
                              "restores with the U-Net alone unless --model pipeline")
     parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
@@ -40,6 +40,9 @@ def add_arguments(parser):
                         help="pipeline: fill every component the detectors mark (off, default), or only those the "
                              "verifier judges worth a fill (on: spares picture lines taken for scratches, such as "
                              "a building's cornices, but also leaves some real cracks on dark, grainy ground)")
+    parser.add_argument("--rims", default="auto", choices=["auto", "off"],
+                        help="pipeline: also fill the faint ends and rims of the damage found where the blender "
+                             "network judges it helps (auto, default), or fill exactly the detected mask (off)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"tile size for large scans, 0 = whole image at once (default {DEFAULT_TILE}; "
                              "the seed DCGAN always uses 256x256 tiles)")
@@ -106,7 +109,7 @@ def run(args):
                                "with torch.load(weights_only=True))")
     for option, value, default in (("--fill", args.fill, "telea"), ("--tone", args.tone, "auto"),
                                    ("--focus", args.focus, "auto"), ("--deblock", args.deblock, "auto"),
-                                   ("--verify", args.verify, "off"),
+                                   ("--verify", args.verify, "off"), ("--rims", args.rims, "auto"),
                                    ("--mask", args.mask, None)):
         if value != default and args.model != "pipeline":
             raise UsageError(f"{option} applies to the pipeline only, not to {args.model}")
@@ -114,7 +117,8 @@ def run(args):
         from ..restore.pipeline import load_pipeline
 
         restorer = load_pipeline(args.checkpoint or None, device=args.device, fill_method=args.fill, tone=args.tone,
-                                 focus=args.focus, deblock=args.deblock, verify=args.verify)
+                                 focus=args.focus, deblock=args.deblock, verify=args.verify,
+                                 rims=args.rims)
     else:
         restorer = load_restorer(args.model, args.checkpoint[0] if args.checkpoint else None,
                                  trust_pickle=args.trust_pickle, device=args.device)

@@ -42,6 +42,8 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, help="stop after this many steps in total (a checkpoint is kept)")
     parser.add_argument("--batch-size", type=int, default=1, help="images per step and process (default 1)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4)")
+    parser.add_argument("--beta1", type=float, default=0.5,
+                        help="Adam's first-moment decay (default 0.5, pix2pix's; 0.9 for plain regression)")
     parser.add_argument("--lr-decay-start", type=float, default=1.0,
                         help="fraction of the run after which the rate decays linearly to 0 (pix2pix: 0.5)")
     parser.add_argument("--l1-weight", type=float, help="lambda of the L1 loss (default: the model's, 100)")
@@ -245,7 +247,8 @@ def run(args) -> Report:
     config = TrainConfig(model=args.model, model_config=builder_config,
                          epochs=args.epochs or (1 if quick else 10), max_steps=args.steps,
                          session_epochs=args.session_epochs,
-                         batch_size=args.batch_size, lr=args.lr, lr_decay_start=args.lr_decay_start,
+                         batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
+                         lr_decay_start=args.lr_decay_start,
                          l1_weight=args.l1_weight, mask_weight=args.mask_weight, adv_weight=args.adv_weight,
                          ssim_weight=args.ssim_weight, cost_weight=args.cost_weight,
                          train_only=tuple(args.train_only), seed=args.seed,

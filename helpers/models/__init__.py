@@ -21,7 +21,9 @@ discriminator (None): the detector, "detect" (generator(x) = damage logits), and
 "inpaint" (generator(holed(image, mask)) = the image with the masked pixels filled), and the deblocker,
 "deblock" (trained as "restore" is, by L1 alone, on photos JPEG-compressed after aging: `data.Recompressed`),
 and the component verifier, "verify" (generator(features) = logits of "filling this detected component
-helps", trained on the bundled detectors' components of aged photos: restore/verify.py).
+helps", trained on the bundled detectors' components of aged photos: restore/verify.py), and the rims
+stage's blender, "blend" (generator(features) = per-pixel logits of keep, fill or a wider fill, trained on
+crops around what the bundled detectors mark: restore/rims.py).
 
 This file imports no torch, so the command line can list model names without loading it.
 """
@@ -42,9 +44,10 @@ BUILDERS = {
     "inpainter": "helpers.models.inpainter:build",
     "deblocker": "helpers.models.deblocker:build",
     "verifier": "helpers.models.verifier:build",
+    "blender": "helpers.models.blender:build",
 }
 
-TASKS = ("restore", "detect", "inpaint", "deblock", "verify")
+TASKS = ("restore", "detect", "inpaint", "deblock", "verify", "blend")
 
 LOSSES = ("ce2", "bce")
 
@@ -66,7 +69,8 @@ class ModelSpec:
     # "restore": image -> restored image (GAN + L1); "detect": image -> damage logits (BCE + Dice, no
     # discriminator); "inpaint": holed clean image + mask -> filled image (L1 inside the mask); "deblock":
     # JPEG-compressed aged image -> the aged image (L1); "verify": a detected component's features -> the
-    # logit that filling it helps (BCE weighted by how much)
+    # logit that filling it helps (BCE weighted by how much); "blend": the rims stage's features -> per-pixel
+    # logits of keep, fill, wider fill (the crop's mean dB of squared error)
     task: str = "restore"
 
     def __post_init__(self):

@@ -3,7 +3,8 @@
 - `pipeline.py`: the default restorer, a pipeline of stages with one job each: `deblock.py` takes out a
   scan's JPEG blocks, `detect.py` finds the destroyed pixels (the damage detector and the speck finder),
   `tone.py` corrects tone with smooth curves fitted to the U-Net (`guided.py`) when the photo needs it,
-  `fill.py` inpaints what was found, `focus.py` then undoes a soft focus.
+  `fill.py` inpaints what was found, `rims.py` fills the rims of it the blender network chooses,
+  `focus.py` then undoes a soft focus.
 - `restorers.py`: `load_restorer` for every model (pipeline, the U-Net, the study's seed DCGAN, the
   classical OpenCV baseline) and `restore_image` for one image.
 - `tiling.py`: networks run tile by tile over large scans, seamlessly and in bounded memory.

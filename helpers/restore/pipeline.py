@@ -18,15 +18,17 @@ types of problems") and as Bringing Old Photos Back to Life (Wan et al., CVPR 20
 3. fill (restore/fill.py): the marked pixels, widened by a pixel, are inpainted from their toned
    surroundings (OpenCV's Telea or Navier-Stokes, or the learned inpainter), and deep inside wide holes
    (mats, torn corners) by the U-Net's repaint or a smooth guess, a mat that frames the picture by the
-   repaint throughout (`fill.frames`); nothing outside them changes.
+   repaint throughout (`fill.frames`); nothing outside them changes. Then the rims (restore/rims.py): a
+   wider fill over the faint ends and soft rims of what was found, which a small network (the blender)
+   takes pixel by pixel where it judges the picture is better for it (`rims="off"`: the fill as marked).
 4. focus (restore/focus.py): a photo whose sharpest edges, read away from the marked damage, are soft (an
    old lens, a bad scan) is deconvolved; a sharp one, or one whose soft focus is intended
    (`focus="off"`), is left alone. It comes last, so the sharp rims of the damage are filled before the
    deconvolution could ring around them (docs/pipeline_experiments.md, 'Reading the blur away from the
    damage').
 
-Its checkpoints are the deblocker's, the detector's, the speck finder's, the verifier's and the U-Net's
-(`STAGES`), and the inpainter's for the learned fill; each can be replaced by a file of one."""
+Its checkpoints are the deblocker's, the detector's, the speck finder's, the verifier's, the blender's and
+the U-Net's (`STAGES`), and the inpainter's for the learned fill; each can be replaced by a file of one."""
 
 from __future__ import annotations
 
@@ -40,12 +42,13 @@ from .detect import damage_probability, threshold_of
 from .fill import METHODS, fill, fill_deep, frames, has_deep, hole_depth, widen, widen_px
 from .focus import MODES as FOCUS_MODES, focus_correction, focus_sigma
 from .restorers import DEFAULT_CHECKPOINTS, Restorer
+from .rims import MODES as RIMS_MODES, rims as fill_rims
 from .tone import MODES, luminance, tone_correction
 from .verify import verified
 
-STAGES = ("deblocker", "detector", "specks", "verifier", "unet")  # the models whose checkpoints the pipeline loads
+STAGES = ("deblocker", "detector", "specks", "verifier", "blender", "unet")  # the models whose checkpoints the pipeline loads
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
-AT_MOST = "a deblocker, a detector, a specks, a verifier, a unet and an inpainter checkpoint at most"  # one each
+AT_MOST = "a deblocker, a detector, a specks, a verifier, a blender, a unet and an inpainter checkpoint at most"  # one each
 SPECK_MIRROR = False  # the speck finder looks once
 # The verifier is the user's choice, not the default: on the benchmark's photos it lifts every row of false
 # alarms (held-out JPEG -0.43 -> -0.25 dB) but costs dust and creases, and on real prints it leaves cracks
@@ -82,7 +85,7 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
 
 def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
     """The pipeline's models: {"deblocker", "detector", "specks" (the speck finder), "verifier" (the component
-    verifier), "reference" (the U-Net restorer, whose tonal change the tone stage fits), "inpainter" (None
+    verifier), "blender" (the rims stage's), "reference" (the U-Net restorer, whose tonal change the tone stage fits), "inpainter" (None
     unless `learned_fill`), "threshold", "speck_threshold", "verifier_threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
@@ -94,12 +97,13 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
     detector, detector_meta = load_generator(paths["detector"], "detector", device=device)
     specks, specks_meta = load_generator(paths["specks"], "specks", device=device)
     verifier, verifier_meta = load_generator(paths["verifier"], "verifier", device=device)
+    blender = load_generator(paths["blender"], "blender", device=device)[0]
     reference = load_restorer("unet", paths["unet"], device=device)
     if reference.channels != 1:  # the tone stage fits its change to the luminance
         raise UsageError(f"{paths['unet']}: a {reference.channels}-channel U-Net; the pipeline's tone stage needs "
                          "a gray one")
     inpainter = load_generator(paths["inpainter"], "inpainter", device=device)[0] if learned_fill else None
-    return {"deblocker": deblocker, "detector": detector, "specks": specks, "verifier": verifier,
+    return {"deblocker": deblocker, "detector": detector, "specks": specks, "verifier": verifier, "blender": blender,
             "reference": reference, "inpainter": inpainter, "threshold": threshold_of(detector_meta),
             "speck_threshold": threshold_of(specks_meta), "verifier_threshold": threshold_of(verifier_meta),
             "metadata": {"checkpoint": {stage: str(path) for stage, path in paths.items()},
@@ -107,12 +111,13 @@ def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) ->
 
 
 def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", tone: str = "auto",
-                  focus: str = "auto", deblock: str = "auto", verify: str = "off") -> Restorer:
+                  focus: str = "auto", deblock: str = "auto", verify: str = "off", rims: str = "auto") -> Restorer:
     """The pipeline restorer from the bundled stages, or from the given stage checkpoints; with `verify`
-    "on", only the detected components the verifier keeps are filled (see VERIFY_MODES)."""
+    "on", only the detected components the verifier keeps are filled (see VERIFY_MODES); with `rims` "off",
+    no wider fill around what was found (restore/rims.py)."""
     for name, value, choices in (("fill method", fill_method, METHODS), ("tone", tone, MODES),
                                  ("focus", focus, FOCUS_MODES), ("deblock", deblock, DEBLOCK_MODES),
-                                 ("verify", verify, VERIFY_MODES)):
+                                 ("verify", verify, VERIFY_MODES), ("rims", rims, RIMS_MODES)):
         if value not in choices:
             raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     stages = load_stages(checkpoints, device=device, learned_fill=fill_method == "learned")
@@ -121,7 +126,7 @@ def load_pipeline(checkpoints=None, *, device=None, fill_method: str = "telea", 
                              specks=stages["specks"], speck_threshold=stages["speck_threshold"], focus=focus,
                              deblocker=stages["deblocker"], deblock=deblock,
                              verifier=stages["verifier"] if verify == "on" else None,
-                             verifier_threshold=stages["verifier_threshold"])
+                             verifier_threshold=stages["verifier_threshold"], blender=stages["blender"], rims=rims)
 
 
 def found_damage(luma: np.ndarray, detector, threshold: float, *, specks=None, speck_threshold: float = 0.5,
@@ -143,24 +148,26 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
            inpainter=None, tone: str = "auto", tile: int = 1024, overlap: int = 128,
            damage: np.ndarray | None = None, specks=None, speck_threshold: float = 0.5,
            focus: str = "auto", deblocker=None, deblock: str = "auto", verifier=None,
-           verifier_threshold: float = 0.5) -> dict[str, np.ndarray]:
+           verifier_threshold: float = 0.5, blender=None, rims: str = "auto") -> dict[str, np.ndarray]:
     """Every stage's result for C x H x W planes in [0, 1]: "deblocked" (the planes with their JPEG blocks
     taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
     (detected by the detector, joined by the `specks` finder's when given, less the components the
     `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`,
-    an H x W bool mask the user drew, in its place), "widened" (what is filled), "toned" (the deblocked
+    an H x W bool mask the user drew, in its place), "widened" (what is filled, the rims' region with it), "toned" (the deblocked
     planes after the tone stage, `tone` as in `tone.tone_correction`), "restored" (toned, filled inside
-    "widened", then the focus stage's, `focus` "auto" or "off") and "notes", what each stage decided, for the
-    user to read: per stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`),
-    "focus" {"blur_px", "ran"} and "fill" {"found", "dropped" (by the verifier), "filled": shares of the
-    photo's pixels}.
+    "widened", its rims blended in by the `blender` when given, `rims` "auto" and the mask the detectors'
+    own (neither drawn by the user nor thinned by the verifier, whose choices a wider fill would undo), then
+    the focus stage's, `focus` "auto" or "off") and "notes", what each stage decided, for the user to read:
+    per stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus"
+    {"blur_px", "ran"}, "fill" {"found", "dropped" (by the verifier), "filled": shares of the photo's
+    pixels} and "rims" {"ran", "changed": the share of pixels the blend changed beyond the fill}.
 
     The detectors look at the photo as it came, blocks and all: they were trained on aged photos whose
     JPEG was part of the aging, and on the deblocked photo (smoother than any of those) they marked more
     false alarms (JPEG at 0.6, 24 validation photos: 0.160 % of the pixels against 0.135 %, +0.02 against
     +0.17 dB; docs/pipeline_experiments.md)."""
     luma = luminance(planes)
-    found = None
+    found = detected = speckled = None
     if damage is None:
         detected, speckled, found, by_both = found_damage(luma, detector, threshold, specks=specks,
                                                           speck_threshold=speck_threshold, tile=tile, overlap=overlap)
@@ -171,7 +178,7 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
                          f"{luma.shape[1]}x{luma.shape[0]}")
     else:
         mask = damage.astype(bool, copy=False)
-    notes = {"deblock": {"ran": False}, "tone": {}}
+    notes = {"deblock": {"ran": False}, "tone": {}, "rims": {"ran": False}}
     change = (deblock_correction(deblocker, luma, tile=tile, overlap=overlap, notes=notes["deblock"])
               if deblocker is not None and deblock == "auto" else None)
     if change is not None:
@@ -192,30 +199,35 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
                      "filled": round(float(widened.mean()), 5)}
     np.clip(toned, 0.0, 1.0, out=toned)
     filled = fill(toned, widened, method=fill_method, inpainter=inpainter, tile=tile, overlap=overlap)
+    reach = widened
+    if blender is not None and rims == "auto" and detected is not None and verifier is None:
+        filled, reach = fill_rims(blender, toned, filled, widened, detected, speckled, method=fill_method,
+                                  inpainter=inpainter, tile=tile, overlap=overlap, notes=notes["rims"])
     restored = fill_deep(filled, widened, luma, repaint, frame, depth)
     if sigma is not None:  # after the fill: the damage's sharp rims are gone and cannot ring
         restored = restored.copy() if restored is toned else restored
         for plane in restored:
             plane += focus_correction(plane, sigma)
         np.clip(restored, 0.0, 1.0, out=restored)
-    return {"deblocked": planes, "mask": mask, "widened": widened, "toned": toned, "restored": restored,
+    return {"deblocked": planes, "mask": mask, "widened": reach, "toned": toned, "restored": restored,
             "notes": notes}
 
 
 def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_method: str = "telea",
                       inpainter=None, tone: str = "auto", metadata: dict | None = None, specks=None,
                       speck_threshold: float = 0.5, focus: str = "auto", deblocker=None,
-                      deblock: str = "auto", verifier=None, verifier_threshold: float = 0.5) -> Restorer:
+                      deblock: str = "auto", verifier=None, verifier_threshold: float = 0.5, blender=None,
+                      rims: str = "auto") -> Restorer:
     """A Restorer around stage models already in memory (tests, notebooks): a detector network (and the
-    speck finder, the deblocker and the verifier, optional here), the restorer whose tonal change the tone
-    stage fits (the U-Net), and the inpainter for the learned fill."""
+    speck finder, the deblocker, the verifier and the rims stage's blender, optional here), the restorer whose
+    tonal change the tone stage fits (the U-Net), and the inpainter for the learned fill."""
 
     def run(planes: np.ndarray, tile: int, overlap: int, damage: np.ndarray | None = None,
             notes: dict | None = None):
         stages = repair(planes, detector, reference, threshold, fill_method=fill_method, inpainter=inpainter,
                         tone=tone, tile=tile, overlap=overlap, damage=damage, specks=specks,
                         speck_threshold=speck_threshold, focus=focus, deblocker=deblocker, deblock=deblock,
-                        verifier=verifier, verifier_threshold=verifier_threshold)
+                        verifier=verifier, verifier_threshold=verifier_threshold, blender=blender, rims=rims)
         if notes is not None:
             notes.update(stages["notes"])
         return stages["restored"], stages["mask"].astype(np.float32)
@@ -223,7 +235,8 @@ def pipeline_restorer(detector, reference: Restorer, threshold: float, *, fill_m
     extra = ({"speck_threshold": speck_threshold} if specks is not None else {}) | (
         {"verify": "on", "verifier_threshold": verifier_threshold} if verifier is not None
         else {"verify": "off"}) | (
-        {"deblock": deblock} if deblocker is not None else {})
+        {"deblock": deblock} if deblocker is not None else {}) | (
+        {"rims": rims} if blender is not None else {})
     return Restorer("pipeline", 0, run, True, (metadata or {}) | {"model": "pipeline", "threshold": threshold,
                                                                   "fill": fill_method, "tone": tone,
                                                                   "focus": focus} | extra,

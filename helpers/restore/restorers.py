@@ -31,7 +31,8 @@ DEFAULT_CHECKPOINTS = {"unet": WEIGHTS_DIR / "unet_default.safetensors",
                        "specks": WEIGHTS_DIR / "specks.safetensors",
                        "inpainter": WEIGHTS_DIR / "inpainter.safetensors",
                        "deblocker": WEIGHTS_DIR / "deblocker.safetensors",
-                       "verifier": WEIGHTS_DIR / "verifier.safetensors"}
+                       "verifier": WEIGHTS_DIR / "verifier.safetensors",
+                       "blender": WEIGHTS_DIR / "blender.safetensors"}
 MODELS = ("pipeline", "unet", "seed-dcgan", "classical")
 DEFAULT_TILE, DEFAULT_OVERLAP = 1024, 128
 

@@ -56,8 +56,7 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
     device = next(model.parameters()).device
     split = tile_h < full_h or tile_w < full_w
     context = describe(x[..., :height, :width].to(device)) if describe and split else None
-    image = torch.zeros(x.shape[1], full_h, full_w)
-    mask = None
+    image = mask = None  # as many channels as the model returns (the blender: 3 from 9)
     weight = torch.zeros(1, full_h, full_w)
     for top in _starts(full_h, tile_h, tile_h - overlap):
         for left in _starts(full_w, tile_w, tile_w - overlap):
@@ -67,6 +66,8 @@ def tiled_forward(model, x, *, tile: int, overlap: int, multiple: int = 1, min_s
             w = (_ramp(tile_h, overlap, top > 0, top + tile_h < full_h)[:, None]
                  * _ramp(tile_w, overlap, left > 0, left + tile_w < full_w)[None, :])
             region = (slice(None), slice(top, top + tile_h), slice(left, left + tile_w))
+            if image is None:
+                image = torch.zeros(out_image.shape[1], full_h, full_w)
             image[region] += out_image[0].float().cpu() * w
             if out_mask is not None:
                 if mask is None:
