@@ -85,13 +85,22 @@ def test_the_blend_takes_what_the_blender_chooses_inside_the_region_and_nothing_
         assert notes["changed"] > 0 and out[0, 30, 12] < 0.5
 
 
-def test_a_big_photo_is_blended_in_bands_to_the_same_result(monkeypatch):
+@pytest.mark.parametrize("band, overlap", [(7, 3), (2, 5)])
+def test_a_big_photo_is_blended_in_bands_to_the_same_result(monkeypatch, band, overlap):
+    """Each band must see the rows around it as the fill left them, not as an earlier band blended them."""
+
+    class _Smooth(_Choose):  # its choice follows the fill's luma around each pixel, so it sees the bands' rows
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], CHOICES, *x.shape[-2:])
+            logits[:, 2] = 40 * torch.nn.functional.avg_pool2d(x[:, 1:2], 5, stride=1, padding=2)[:, 0]
+            return logits
+
     planes, detected, widened = _scene()
     filled = fill(planes, widened)
-    whole, _ = rims(_Choose(2), planes, filled, widened, detected, None)
-    monkeypatch.setattr(rims_module, "BAND", 7)
-    banded, _ = rims(_Choose(2), planes, filled, widened, detected, None, overlap=3)
-    assert np.array_equal(whole, banded)
+    whole, _ = rims(_Smooth(2), planes, filled.copy(), widened, detected, None, overlap=overlap)
+    monkeypatch.setattr(rims_module, "BAND", band)
+    banded, _ = rims(_Smooth(2), planes, filled.copy(), widened, detected, None, overlap=overlap)
+    assert not np.array_equal(whole, filled) and np.allclose(whole, banded, atol=1e-6)
 
 
 def test_nothing_past_the_mask_leaves_the_fill_as_it_was():

@@ -4,11 +4,11 @@ A scratch or speck the detectors found is often marked only in part: its faint e
 under the threshold, and the fill leaves them as a ghost of the scratch. A wider region (a ring around the
 filled pixels, and every pixel either detector gives more than `REACH`) is filled as well, and the blender
 network (models/blender.py) chooses pixel by pixel among the photo as it came, the pipeline's fill and
-the wider fill. It learned that choice from the benchmark's own measure on aged training photos
-(blend_training.py), so it starts from today's choice and departs from it where that paid: on held-out
-photos, dust +4.54 -> +4.90 dB, creases +4.42 -> +4.66, torn corners +6.69 -> +7.39, at a cost of 0.01-0.04
-dB on the rows where everything found is a false alarm (docs/pipeline_experiments.md, 'A learned blend').
-Outside the wider region nothing changes.
+the wider fill; inside the mask it can only fill, wider or not. It learned that choice from the
+benchmark's own measure on aged training photos (blend_training.py): on the held-out photos, dust +4.54 ->
++4.68 dB, creases +4.42 -> +4.56, torn corners +6.69 -> +7.35, and no row where everything found is a false
+alarm moves by more than 0.01 dB (docs/pipeline_experiments.md, 'The rims stage'). Outside the wider
+region nothing changes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .tiling import tiled_forward
 MODES = ("auto", "off")  # auto: the blender decides the rims; off: the fill as the mask says
 REACH = 0.2  # a pixel either detector gives more than this may join the wider fill
 RING_AT_256 = 2  # px around the filled pixels the wider fill covers at a 256 px short side; more on bigger photos
-BAND = 1024  # rows of a big photo the blender sees at a time (with `overlap` more on each side)
+BAND = 128  # rows of a big photo the blender sees at a time (with `overlap` more on each side)
 
 
 def region(widened: np.ndarray, detected: np.ndarray, speckled: np.ndarray | None) -> np.ndarray:
@@ -55,8 +55,9 @@ def rims(blender, planes: np.ndarray, filled: np.ndarray, widened: np.ndarray, d
          speckled: np.ndarray | None, *, method: str = "telea", inpainter=None, tile: int = 1024,
          overlap: int = 128, notes: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(`filled` (C x H x W, `planes` filled inside `widened`) with the rims the blender chooses filled too,
-    the region it may have changed). A big photo is blended a band of rows at a time, so no full-size stack
-    of features is ever held."""
+    the region it may have changed). `filled` is written in place unless it is `planes` itself. A big photo
+    is blended a band of rows at a time and the wider fill is kept in 16 bits (as OpenCV fills it), so a
+    4000 x 3000 scan stays under 2 GB."""
     from .tone import luminance
 
     wider = region(widened, detected, speckled)
@@ -64,20 +65,30 @@ def rims(blender, planes: np.ndarray, filled: np.ndarray, widened: np.ndarray, d
     notes.update({"ran": False, "changed": 0.0})
     if not (wider & ~widened).any():
         return filled, widened
-    wide = fill(planes, wider, method=method, inpainter=inpainter, tile=tile, overlap=overlap)
-    luma, filled_luma, wide_luma = luminance(planes), luminance(filled), luminance(wide)
-    out = filled.copy()
-    height = widened.shape[0]
+    wide = np.empty(planes.shape, np.uint16)
+    for index in range(len(planes)):
+        wide[index] = np.rint(fill(planes[index:index + 1], wider, method=method, inpainter=inpainter, tile=tile,
+                                   overlap=overlap)[0] * 65535)
+    out = filled.copy() if filled is planes else filled
+    height, changed, pending = widened.shape[0], 0, []
     for top in range(0, height, BAND):
         rows = slice(top, min(height, top + BAND))
         if not wider[rows].any():
             continue
         seen = slice(max(0, top - overlap), min(height, top + BAND + overlap))
         cut = slice(rows.start - seen.start, rows.stop - seen.start)
-        w = blend_weights(blender, luma[seen], filled_luma[seen], wide_luma[seen], widened[seen], wider[seen],
-                          detected[seen], None if speckled is None else speckled[seen], tile=tile,
-                          overlap=overlap)[:, cut]
-        blended = w[0] * planes[:, rows] + w[1] * filled[:, rows] + w[2] * wide[:, rows]
-        out[:, rows] = np.where(wider[rows], blended, filled[:, rows])
-    notes.update({"ran": True, "changed": round(float((np.abs(out - filled).max(0) > 0.5 / 255).mean()), 5)})
+        band_wide = wide[:, seen].astype(np.float32) / 65535
+        w = blend_weights(blender, luminance(planes[:, seen]), luminance(out[:, seen]), luminance(band_wide),
+                          widened[seen], wider[seen], detected[seen], None if speckled is None else speckled[seen],
+                          tile=tile, overlap=overlap)[:, cut]
+        blended = np.where(wider[rows], w[0] * planes[:, rows] + w[1] * out[:, rows] + w[2] * band_wide[:, cut],
+                           out[:, rows])
+        changed += int((np.abs(blended - out[:, rows]).max(0) > 0.5 / 255).sum())
+        pending.append((rows, blended))
+        while pending and pending[0][0].stop <= top + BAND - overlap:  # no later band sees these rows
+            done, result = pending.pop(0)
+            out[:, done] = result
+    for rows, blended in pending:  # every band saw the rows around it as the fill left them
+        out[:, rows] = blended
+    notes.update({"ran": True, "changed": round(changed / widened.size, 5)})
     return out, wider
