@@ -284,7 +284,9 @@ print(metrics.format_table([{"method": method} | scores["means"][method]["overal
 # (segmentation, BCE + Dice on the aging masks, threshold chosen on validation) finds the destroyed pixels; the U-Net's tonal change, fitted as smooth per-pixel tone curves (which cannot blur)
 # and applied only when it is large enough to be a real correction, fixes fading, exposure, tarnish and
 # tints; OpenCV's Telea inpainting **fills** only the detected pixels, and deep inside wide holes (mats,
-# torn corners) the fill gives way to the U-Net's repaint or a smooth guess; last, a photo whose sharpest
+# torn corners) the fill gives way to the U-Net's repaint or a smooth guess; a small **blender** network
+# (`train --model blender`) extends the fill over the faint ends and rims of what was found, pixel by
+# pixel where it judges that helps, and never takes back a marked pixel; last, a photo whose sharpest
 # edges read soft away from the damage is deconvolved (the **focus** stage, no network: a Wiener filter).
 # The detector trains with `fit`,
 # with a task of its own. The bundled one was trained on this CPU with

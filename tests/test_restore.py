@@ -683,3 +683,25 @@ def test_bundled_model_tiles_without_seams():
     whole, _ = restore_module.restore_image(aged, restorer, tile=0)
     tiled, _ = restore_module.restore_image(aged, restorer, tile=512)  # default overlap; 1024 would not tile
     assert np.abs(tiled.astype(float) - whole).mean() <= 0.5
+
+
+@BUNDLED_PIPELINE
+def test_rims_off_fills_exactly_the_mask_and_auto_fills_around_it(capsys, tmp_path):
+    """Auto (the default) may also fill the faint rims of what was found, and the report says how much;
+    off changes nothing outside the widened mask. The option is the pipeline's alone."""
+    clean = prepare_clean(read_image(bundled_samples("clean")[1]), 256, gray=True)
+    aged = apply_operator(from_float(clean, np.uint8), "scratches", 0.6, seed=1).image
+    write_image(tmp_path / "in" / "a.png", aged)
+    results = {}
+    for mode in ("off", "auto"):
+        code, doc, err = cli(capsys, tmp_path / "in", "--out", tmp_path / mode, "--rims", mode, "--save-mask",
+                             "--tone", "off", "--focus", "off")
+        assert code == 0, err
+        assert doc["outputs"][0]["stages"]["rims"]["ran"] == (mode == "auto")
+        results[mode] = read_image(tmp_path / mode / "a.png").astype(int)
+    mask = read_image(tmp_path / "off" / "a_mask.png") > 127
+    outside = ~cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert (results["off"][outside] == aged[outside]).all()
+    assert (results["auto"] != results["off"]).any()
+    code, _, err = cli(capsys, tmp_path / "in", "--out", tmp_path / "unet", "--model", "unet", "--rims", "off")
+    assert code == 2 and "--rims applies to the pipeline only" in err

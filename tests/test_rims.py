@@ -99,6 +99,7 @@ def test_a_big_photo_is_blended_in_bands_to_the_same_result(monkeypatch, band, o
     filled = fill(planes, widened)
     whole, _ = rims(_Smooth(2), planes, filled.copy(), widened, detected, None, overlap=overlap)
     monkeypatch.setattr(rims_module, "BAND", band)
+    monkeypatch.setattr(rims_module, "WHOLE_UP_TO", band)
     banded, _ = rims(_Smooth(2), planes, filled.copy(), widened, detected, None, overlap=overlap)
     assert not np.array_equal(whole, filled) and np.allclose(whole, banded, atol=1e-6)
 

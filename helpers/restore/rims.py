@@ -22,6 +22,7 @@ MODES = ("auto", "off")  # auto: the blender decides the rims; off: the fill as 
 REACH = 0.2  # a pixel either detector gives more than this may join the wider fill
 RING_AT_256 = 2  # px around the filled pixels the wider fill covers at a 256 px short side; more on bigger photos
 BAND = 128  # rows of a big photo the blender sees at a time (with `overlap` more on each side)
+WHOLE_UP_TO = 1536  # rows: a photo no taller is blended in one pass (bands cost a pass over each overlap)
 
 
 def region(widened: np.ndarray, detected: np.ndarray, speckled: np.ndarray | None) -> np.ndarray:
@@ -71,11 +72,12 @@ def rims(blender, planes: np.ndarray, filled: np.ndarray, widened: np.ndarray, d
                                    overlap=overlap)[0] * 65535)
     out = filled.copy() if filled is planes else filled
     height, changed, pending = widened.shape[0], 0, []
-    for top in range(0, height, BAND):
-        rows = slice(top, min(height, top + BAND))
+    band = height if height <= WHOLE_UP_TO else BAND
+    for top in range(0, height, band):
+        rows = slice(top, min(height, top + band))
         if not wider[rows].any():
             continue
-        seen = slice(max(0, top - overlap), min(height, top + BAND + overlap))
+        seen = slice(max(0, top - overlap), min(height, top + band + overlap))
         cut = slice(rows.start - seen.start, rows.stop - seen.start)
         band_wide = wide[:, seen].astype(np.float32) / 65535
         w = blend_weights(blender, luminance(planes[:, seen]), luminance(out[:, seen]), luminance(band_wide),
@@ -85,7 +87,7 @@ def rims(blender, planes: np.ndarray, filled: np.ndarray, widened: np.ndarray, d
                            out[:, rows])
         changed += int((np.abs(blended - out[:, rows]).max(0) > 0.5 / 255).sum())
         pending.append((rows, blended))
-        while pending and pending[0][0].stop <= top + BAND - overlap:  # no later band sees these rows
+        while pending and pending[0][0].stop <= top + band - overlap:  # no later band sees these rows
             done, result = pending.pop(0)
             out[:, done] = result
     for rows, blended in pending:  # every band saw the rows around it as the fill left them
