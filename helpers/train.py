@@ -396,7 +396,8 @@ class GanTrainer:
             if not len(crops):
                 continue
             loss, baseline, blend = blend_losses(self.generator, crops.to(self.device))
-            losses, today, count = losses + loss.item() * len(crops), today + baseline.item() * len(crops), count + len(crops)
+            losses, today = losses + loss.item() * len(crops), today + baseline.item() * len(crops)
+            count += len(crops)
             for crop, out in zip(crops[: max(0, samples - len(triptychs))], blend.float().cpu().numpy()):
                 planes = crop.float().numpy()[:, None] / 255
                 triptychs.append((planes[1], planes[0], out))

@@ -46,9 +46,11 @@ from .rims import MODES as RIMS_MODES, rims as fill_rims
 from .tone import MODES, luminance, tone_correction
 from .verify import verified
 
-STAGES = ("deblocker", "detector", "specks", "verifier", "blender", "unet")  # the models whose checkpoints the pipeline loads
+# the models whose checkpoints the pipeline loads
+STAGES = ("deblocker", "detector", "specks", "verifier", "blender", "unet")
 OPTIONAL_STAGES = ("inpainter",)  # loaded only for `fill_method="learned"`
-AT_MOST = "a deblocker, a detector, a specks, a verifier, a blender, a unet and an inpainter checkpoint at most"  # one each
+AT_MOST = ("a deblocker, a detector, a specks, a verifier, a blender, a unet and an inpainter checkpoint "
+           "at most")  # one each
 SPECK_MIRROR = False  # the speck finder looks once
 # The verifier is the user's choice, not the default: on the benchmark's photos it lifts every row of false
 # alarms (held-out JPEG -0.43 -> -0.25 dB) but costs dust and creases, and on real prints it leaves cracks
@@ -85,8 +87,9 @@ def stage_checkpoints(checkpoints=None, *, learned_fill: bool = False) -> dict[s
 
 def load_stages(checkpoints=None, *, device=None, learned_fill: bool = False) -> dict:
     """The pipeline's models: {"deblocker", "detector", "specks" (the speck finder), "verifier" (the component
-    verifier), "blender" (the rims stage's), "reference" (the U-Net restorer, whose tonal change the tone stage fits), "inpainter" (None
-    unless `learned_fill`), "threshold", "speck_threshold", "verifier_threshold", "metadata"}."""
+    verifier), "blender" (the rims stage's), "reference" (the U-Net restorer, whose tonal change the tone
+    stage fits), "inpainter" (None unless `learned_fill`), "threshold", "speck_threshold",
+    "verifier_threshold", "metadata"}."""
     from .. import env
     from ..checkpoints import load_generator
     from .restorers import load_restorer
@@ -153,11 +156,12 @@ def repair(planes: np.ndarray, detector, reference: Restorer, threshold: float, 
     taken out by the `deblocker`, when given, `deblock` "auto" and the blocks show; else the planes), "mask"
     (detected by the detector, joined by the `specks` finder's when given, less the components the
     `verifier`, when given, finds not worth filling (probability under `verifier_threshold`); or `damage`,
-    an H x W bool mask the user drew, in its place), "widened" (what is filled, the rims' region with it), "toned" (the deblocked
-    planes after the tone stage, `tone` as in `tone.tone_correction`), "restored" (toned, filled inside
-    "widened", its rims blended in by the `blender` when given, `rims` "auto" and the mask the detectors'
-    own (neither drawn by the user nor thinned by the verifier, whose choices a wider fill would undo), then
-    the focus stage's, `focus` "auto" or "off") and "notes", what each stage decided, for the user to read:
+    an H x W bool mask the user drew, in its place), "widened" (what is filled, the rims' region with it),
+    "toned" (the deblocked planes after the tone stage, `tone` as in `tone.tone_correction`), "restored"
+    (toned, filled inside "widened", its rims blended in by the `blender` when given, `rims` "auto" and the
+    mask the detectors' own (neither drawn by the user nor thinned by the verifier, whose choices a wider
+    fill would undo), then the focus stage's, `focus` "auto" or "off") and "notes", what each stage
+    decided, for the user to read:
     per stage, "deblock" {"blocking" in levels, "ran"}, "tone" (see `tone.tone_correction`), "focus"
     {"blur_px", "ran"}, "fill" {"found", "dropped" (by the verifier), "filled": shares of the photo's
     pixels} and "rims" {"ran", "changed": the share of pixels the blend changed beyond the fill}.
