@@ -68,7 +68,7 @@ def test_demo_ages_restores_and_measures(demo_run):
         if "pipeline" in methods:  # the damage it found, drawn over the original, and what each stage did
             assert Image.open(out / "old" / "pipeline_mask" / f"{path.stem}.png").size == size
             stages = summary["old_photo_stages"][path.stem]
-            assert set(stages) == {"deblock", "tone", "focus", "fill"} and 0 < stages["fill"]["found"] < 0.5
+            assert set(stages) == {"deblock", "tone", "focus", "fill", "rims"} and 0 < stages["fill"]["found"] < 0.5
 
     quality = json.loads((out / "metrics.json").read_text())
     assert quality["methods"] == methods

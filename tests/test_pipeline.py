@@ -295,7 +295,8 @@ def test_the_pipeline_says_what_each_stage_decided():
     for tone, kept in (("auto", 1.0), ("off", 0.0)):
         notes = {}
         restore_image(from_float(faded), pipeline_restorer(_BrightThings(), undo, 0.5, tone=tone), notes=notes)
-        assert set(notes) == {"deblock", "tone", "focus", "fill"} and notes["deblock"] == {"ran": False}
+        assert set(notes) == {"deblock", "tone", "focus", "fill", "rims"} and notes["deblock"] == {"ran": False}
+        assert notes["rims"] == {"ran": False}  # no blender given
         assert notes["tone"]["mode"] == tone and notes["tone"]["kept"] == kept
         assert notes["tone"]["black_point"] == pytest.approx(255 * np.percentile(faded[faded < 1], 0.5), abs=1)
         assert notes["fill"] == {"found": pytest.approx(1 / 96, abs=1e-5), "dropped": 0.0,

@@ -480,7 +480,8 @@ def test_verify_on_fills_only_the_components_the_verifier_keeps(capsys, tmp_path
 def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     """A matte grade looks like fading to any gate; the user who knows says so: --tone off leaves every pixel
     outside the detected damage as it was, --tone on (and the gate, for so strong a fade) corrects it. The
-    report says what the tone stage decided, and when the gate corrected a photo, how to keep its look."""
+    report says what the tone stage decided, and when the gate corrected a photo, how to keep its look.
+    With --rims off, so that what is filled is exactly the saved mask."""
     from helpers.aging import apply_operator
 
     clean = read_image(bundled_samples("clean")[0])
@@ -488,7 +489,8 @@ def test_tone_off_keeps_an_intended_look_and_on_corrects_it(capsys, tmp_path):
     Image.fromarray(graded).save(tmp_path / "matte.png")
     outputs = {}
     for tone in ("off", "on", "auto"):
-        code, doc, err = cli(capsys, tmp_path / "matte.png", "--out", tmp_path / tone, "--tone", tone, "--save-mask")
+        code, doc, err = cli(capsys, tmp_path / "matte.png", "--out", tmp_path / tone, "--tone", tone, "--save-mask",
+                             "--rims", "off")
         assert code == 0 and doc["model"] == "pipeline", err
         outputs[tone] = read_image(tmp_path / tone / "matte.png").astype(int)
         notes = doc["outputs"][0]["stages"]["tone"]
@@ -510,7 +512,7 @@ def test_focus_off_keeps_an_intended_soft_focus_and_auto_sharpens_it(capsys, tmp
     outputs = {}
     for focus in ("off", "auto"):
         code, doc, err = cli(capsys, tmp_path / "soft.png", "--out", tmp_path / focus, "--focus", focus,
-                             "--tone", "off", "--save-mask")
+                             "--tone", "off", "--save-mask", "--rims", "off")
         assert code == 0 and doc["model"] == "pipeline", err
         outputs[focus] = read_image(tmp_path / focus / "soft.png")
     mask = read_image(tmp_path / "off" / "soft_mask.png") > 127
@@ -533,9 +535,11 @@ def _scratched(tmp_path) -> Path:
 @BUNDLED_PIPELINE
 def test_masks_handed_back_repair_exactly_what_they_mark(capsys, tmp_path):
     """The workflow for what the detector gets wrong: --save-mask, edit the masks, pass their folder to
-    --mask. Unedited, they give the same bytes; edited, the repair follows the edit and nothing else."""
+    --mask. Unedited, they give the same bytes as a first run that filled exactly its mask (--rims off: the
+    rims stage fills beyond the mask, a choice no mask can hand back); edited, the repair follows the edit and
+    nothing else."""
     photo = _scratched(tmp_path)
-    code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "found", "--save-mask")
+    code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "found", "--save-mask", "--rims", "off")
     assert code == 0, err
     code, doc, err = cli(capsys, photo.parent, "--out", tmp_path / "again", "--mask", tmp_path / "found", "--save-mask")
     assert code == 0 and doc["outputs"][0]["damage_mask"] == str(tmp_path / "found" / "scratched_mask.png"), err
