@@ -36,8 +36,12 @@ OPERATORS: dict[str, Callable] = {
     "dust": ops.dust,
     "oval_mat": ops.oval_mat,
     "torn_corners": ops.torn_corners,
+    "torn_edges": ops.torn_edges,
     "jpeg": ops.jpeg,
 }
+# Operators added after the first sixteen seed their streams apart (see `_streams`), so adding one changed
+# no photo that any recipe and seed aged before.
+ADDED_OPERATORS = ("torn_edges",)
 
 # name -> [(operator, probability of being applied, strength_min, strength_max)]
 PRESETS = {
@@ -99,6 +103,12 @@ TRAINING_PRESETS = {
     "rims": [("scratches", 0.3, 0.3, 1.0), ("dust", 0.3, 0.3, 1.0), ("creases", 0.3, 0.3, 1.0),
              ("cracks", 0.3, 0.3, 1.0), ("torn_corners", 0.3, 0.3, 1.0), ("grain", 0.3, 0.2, 0.9),
              ("blur", 0.3, 0.2, 0.9), ("paper_texture", 0.3, 0.2, 0.9), ("jpeg", 0.3, 0.2, 0.9)],
+    # Pieces lost along the edges, on most photos, among the print's other damage and the scan's: for the
+    # damage detector, which learned torn corners only and left the real notches along an edge.
+    "torn": [("fading", 0.4, 0.1, 0.7), ("sepia", 0.4, 0.4, 1.0), ("grain", 0.4, 0.1, 0.6),
+             ("paper_texture", 0.3, 0.2, 0.7), ("blur", 0.3, 0.1, 0.5), ("scratches", 0.5, 0.2, 0.8),
+             ("cracks", 0.3, 0.2, 0.8), ("dust", 0.5, 0.2, 0.7), ("torn_corners", 0.2, 0.3, 0.8),
+             ("torn_edges", 0.85, 0.3, 1.0), ("jpeg", 0.3, 0.2, 0.7)],
 }
 RECIPES = PRESETS | TRAINING_PRESETS  # every name `age_image` and `train --presets` accept
 
@@ -164,6 +174,17 @@ def _plan(preset, operators, strength, rng):
     return plan
 
 
+def _streams(rng):
+    """One stream seed per operator, drawn up front: switching one operator on or off leaves the others'
+    layout. The first sixteen are drawn from `rng` as they always were; an added operator's comes from the
+    last of those and its place among the added, so it takes nothing from `rng` that the plan draws next."""
+    first = [name for name in OPERATORS if name not in ADDED_OPERATORS]
+    streams = dict(zip(first, rng.integers(0, 2 ** 63, size=len(first))))
+    for index, name in enumerate(ADDED_OPERATORS):
+        streams[name] = np.random.SeedSequence([int(streams[first[-1]]), index]).generate_state(1, np.uint64)[0]
+    return streams
+
+
 def _as_float(img):
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[2] == 1:
@@ -200,8 +221,7 @@ def age_image(img: np.ndarray, preset: str = "seed", *, strength: float = 1.0, s
     keep_freed_memory()
     strength = _check_strength(strength, "strength")
     rng = rng if rng is not None else np.random.default_rng(seed)
-    # One stream per operator, drawn up front: switching one operator on or off leaves the others' layout.
-    streams = dict(zip(OPERATORS, rng.integers(0, 2 ** 63, size=len(OPERATORS))))
+    streams = _streams(rng)
     plan = _plan(preset, operators, strength, rng)
     x = _as_float(img)
     mask = np.zeros(x.shape[:2], dtype=bool)

@@ -283,6 +283,44 @@ def torn_corners(img, strength, rng):
     return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
 
 
+
+def torn_edges(img, strength, rng):
+    """Pieces torn or chipped from a print's edges between its corners (the corners are `torn_corners'`):
+    ragged notches showing the album board, dark or light, with a rim of white paper fibres, as on the real
+    prints (the dark notch at the right edge of old_w_scratch/b.png, the light losses along the top of d.png).
+    Strength adds notches and deepens them."""
+    h, w = img.shape[:2]
+    count = int(rng.integers(1, 4))
+    sides = rng.integers(0, 4, 3)
+    where = rng.uniform(0.15, 0.85, 3)
+    depth = rng.uniform(0.03, 0.11, 3) * min(h, w)
+    spread = rng.uniform(1.0, 2.5, 3)  # half the notch's width along the edge, in depths
+    jag = np.cumsum(rng.normal(0.0, 0.15, (3, 24)), axis=1)
+    jag = 1.0 + 0.4 * (jag - jag.mean(axis=1, keepdims=True)) / (np.abs(jag).max(axis=1, keepdims=True) + 1e-6)
+    skew = rng.uniform(-0.5, 0.5, 3)
+    board = (0.16, 0.14, 0.12) if rng.random() < 0.5 else (0.88, 0.86, 0.8)
+    if strength == 0:
+        return untouched(img)
+    n = math.ceil(strength * count)
+    fill, rim = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    t = np.linspace(-1.0, 1.0, 24)
+    rim_width = max(1, round(2 * size_unit(img)))
+    for i in range(n):
+        d = depth[i] * (0.4 + 0.6 * strength)
+        length = w if sides[i] < 2 else h
+        along = where[i] * length + (t + skew[i] * (1 - t * t)) * d * spread[i]
+        inward = d * (1.0 - t * t) ** 0.6 * jag[i]
+        outside = np.array([-2.0, -2.0])  # the notch is closed just beyond the edge
+        inward = np.concatenate([outside[:1], inward, outside[1:]])
+        along = np.concatenate([along[:1], along, along[-1:]])
+        x, y = {0: (along, inward), 1: (along, h - inward), 2: (inward, along), 3: (w - inward, along)}[int(sides[i])]
+        pts = np.stack([x, y], axis=1)
+        cv2.fillPoly(fill, [fixed_point(pts)], 255, cv2.LINE_AA, SHIFT)
+        cv2.polylines(rim, [fixed_point(pts[1:-1])], False, 255, rim_width, cv2.LINE_AA, SHIFT)
+    fill_a, rim_a = opacity(fill), opacity(rim)
+    out = blend(blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a)
+    return out, np.maximum(fill_a, rim_a) > 0.4, {"notches": n, "board": round(float(np.mean(board)), 3)}
+
 # Thin-film colours of silver tarnish, from its faint inner fringe (gold) to the rim (blue, black-brown),
 # as 256-entry tables indexed by tarnish depth: opacity, and colour premultiplied by it (RGB, then gray).
 _TARNISH_STOPS = np.array([[0.80, 0.68, 0.45], [0.72, 0.52, 0.30], [0.50, 0.30, 0.42],

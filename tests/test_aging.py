@@ -10,7 +10,7 @@ import pytest
 from helpers import UsageError, aging, io, env
 
 # Operators that destroy content locally and must say where; the rest change the whole picture mildly.
-LOCAL = {"scratches", "cracks", "stains", "dust", "creases", "torn_corners", "tarnish", "oval_mat"}
+LOCAL = {"scratches", "cracks", "stains", "dust", "creases", "torn_corners", "torn_edges", "tarnish", "oval_mat"}
 GLOBAL = set(aging.OPERATORS) - LOCAL
 STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
 
@@ -29,7 +29,7 @@ def _mad(a, b):
 def test_operator_names_are_the_contract():
     assert set(aging.OPERATORS) == {
         "scratches", "stains", "fading", "overexposure", "sepia", "blur", "grain", "dust", "creases",
-        "vignette", "paper_texture", "jpeg", "torn_corners", "tarnish", "oval_mat", "cracks"}
+        "vignette", "paper_texture", "jpeg", "torn_corners", "torn_edges", "tarnish", "oval_mat", "cracks"}
     for steps in (aging.PRESETS | aging.TRAINING_PRESETS).values():
         for name, probability, low, high in steps:
             assert name in aging.OPERATORS and 0 < probability <= 1 and 0 <= low <= high <= 1
@@ -42,6 +42,32 @@ def test_the_speck_finders_training_preset_draws_specks_but_no_hairs():
     dusty = [p for seed in range(40) for p in aging.age_image(img, "specks", seed=seed).params if p["op"] == "dust"]
     assert len(dusty) > 25 and all(p["hairs"] == 0 and p["specks"] > 0 for p in dusty)
     assert "specks" not in aging.PRESETS  # a training recipe, not a look the demo or the benchmarks show
+
+
+def test_an_added_operator_changes_no_photo_aged_before(photo, monkeypatch):
+    """Every recipe and seed ages as it did before `torn_edges` existed: the benchmarks' photos, and so their
+    history, stay comparable."""
+    recipes = [(preset, seed) for preset in aging.RECIPES if preset != "torn" for seed in (0, 5)]
+    now = [aging.age_image(photo, preset, seed=seed) for preset, seed in recipes]
+    monkeypatch.delitem(aging.OPERATORS, "torn_edges")
+    monkeypatch.setattr(aging, "ADDED_OPERATORS", ())
+    before = [aging.age_image(photo, preset, seed=seed) for preset, seed in recipes]
+    for a, b in zip(now, before):
+        assert a.image.tobytes() == b.image.tobytes() and np.array_equal(a.mask, b.mask) and a.params == b.params
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_torn_edges_are_pieces_lost_from_the_border(seed):
+    """Each torn piece runs in from the print's edge: every marked component touches the border, and the
+    board shows through, far from the photo's own grey."""
+    img = np.full((120, 160), 128, np.uint8)
+    result = aging.apply_operator(img, "torn_edges", 1.0, seed=seed)
+    count, labels = cv2.connectedComponents(result.mask.astype(np.uint8))
+    assert count > 1
+    border = np.zeros_like(result.mask)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    assert set(np.unique(labels[border])) >= set(range(1, count))
+    assert np.abs(result.image[result.mask].astype(int) - 128).mean() > 60
 
 
 @pytest.mark.parametrize("name", list(aging.OPERATORS))
