@@ -7,11 +7,11 @@
 # 256×256 grayscale and aged them with four effects — scratches, stains, reduced contrast and
 # overexposure.
 #
-# We keep that recipe as the `seed` preset and widen it: **16 degradation operators**, each with a
+# We keep that recipe as the `seed` preset and widen it: **17 degradation operators**, each with a
 # strength from 0 (untouched) to 1, and **8 presets** that mix them (`seed`, `old-print`,
 # `daguerreotype`, `cracked`, `local`, `scan`, `mild`, `heavy`). Every operator also reports a **damage
 # mask** — the pixels whose content is gone and visibly changed (scratches, crack networks, foxing spots,
-# dust, creases, tears, the mat), which the repair pipeline's detector learns to find.
+# dust, creases, torn corners and edges, the mat), which the repair pipeline's detector learns to find.
 # The same seed always gives the same bytes.
 #
 # This notebook shows every operator, lets you play with them, and then builds the aged data set.

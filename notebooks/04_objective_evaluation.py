@@ -153,7 +153,7 @@ plots.image_grid([evaluation.replay(row, photos, methods["pipeline"]) for row in
 # %% [markdown]
 # ## Reading the numbers
 # 1. **Local damage is where the pipeline earns its keep.** On every local operator (scratches, creases,
-#    cracks, dust, torn corners, stains) at every strength it is ahead of the single U-Net, which repaints
+#    cracks, dust, torn corners and edges, stains) at every strength it is ahead of the single U-Net, which repaints
 #    the whole photo; on cracks it beats doing nothing at every strength.
 # 2. **Faint damage is its weak spot, but it no longer re-tones around it.** At the lowest strength the
 #    detector finds little of the scratches, dust and torn corners on one of the photos (the gain stays near
@@ -177,7 +177,7 @@ def gain(method, condition, strength=None):
     return sum(l["psnr_gain"] for l in lines) / len(lines)
 
 
-LOCAL = ("scratches", "creases", "cracks", "dust", "torn_corners", "stains")
+LOCAL = ("scratches", "creases", "cracks", "dust", "torn_corners", "torn_edges", "stains")
 faint = [r for r in rows["pipeline"] if r["strength"] == min(STRENGTHS) and r["condition"] in ("scratches", "dust", "torn_corners")]
 unet_ops = {l["condition"] for l in table if l["method"] == "unet" and l["kind"] == "operator"}
 overall = {m: evaluation.summarize(r) for m, r in rows.items() if m in shown}
