@@ -44,6 +44,16 @@ def test_the_speck_finders_training_preset_draws_specks_but_no_hairs():
     assert "specks" not in aging.PRESETS  # a training recipe, not a look the demo or the benchmarks show
 
 
+def test_the_detectors_torn_preset_tears_most_edges():
+    """The `torn` training recipe puts pieces torn from the edges on most photos, among other damage; a
+    training recipe, not a look the demo or the benchmarks show."""
+    img = np.full((96, 128), 128, np.uint8)
+    torn = [any(p["op"] == "torn_edges" for p in aging.age_image(img, "torn", seed=seed).params) for seed in range(40)]
+    assert 28 <= sum(torn) < 40
+    assert "torn" not in aging.PRESETS
+    assert all("torn_edges" not in {step[0] for step in steps} for steps in aging.PRESETS.values())
+
+
 def test_an_added_operator_changes_no_photo_aged_before(photo, monkeypatch):
     """Every recipe and seed ages as it did before `torn_edges` existed: the benchmarks' photos, and so their
     history, stay comparable."""
