@@ -264,7 +264,7 @@ def torn_corners(img, strength, rng):
     jag = np.cumsum(rng.normal(0.0, 0.12, (4, 28)), axis=1)
     jag -= jag.mean(axis=1, keepdims=True)
     jag = 1.0 + 0.35 * jag / (np.abs(jag).max(axis=1, keepdims=True) + 1e-6)  # radius factor 0.65..1.35
-    board = (0.16, 0.14, 0.12) if rng.random() < 0.5 else (0.88, 0.86, 0.8)
+    board = _album_board(rng)
     if strength == 0:
         return untouched(img)
     n = math.ceil(strength * len(corners))
@@ -278,10 +278,8 @@ def torn_corners(img, strength, rng):
         cv2.fillPoly(fill, [fixed_point(np.vstack([origin, pts]))], 255, cv2.LINE_AA, SHIFT)
         rim_width = max(1, round(2 * size_unit(img)))
         cv2.polylines(rim, [fixed_point(pts)], False, 255, rim_width, cv2.LINE_AA, SHIFT)
-    fill_a, rim_a = opacity(fill), opacity(rim)
-    out = blend(blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a)
-    return out, np.maximum(fill_a, rim_a) > 0.4, {"corners": n, "board": round(float(np.mean(board)), 3)}
-
+    out, mask = _torn_away(img, fill, rim, board)
+    return out, mask, {"corners": n, "board": round(float(np.mean(board)), 3)}
 
 
 def torn_edges(img, strength, rng):
@@ -298,7 +296,7 @@ def torn_edges(img, strength, rng):
     jag = np.cumsum(rng.normal(0.0, 0.15, (3, 24)), axis=1)
     jag = 1.0 + 0.4 * (jag - jag.mean(axis=1, keepdims=True)) / (np.abs(jag).max(axis=1, keepdims=True) + 1e-6)
     skew = rng.uniform(-0.5, 0.5, 3)
-    board = (0.16, 0.14, 0.12) if rng.random() < 0.5 else (0.88, 0.86, 0.8)
+    board = _album_board(rng)
     if strength == 0:
         return untouched(img)
     n = math.ceil(strength * count)
@@ -310,16 +308,28 @@ def torn_edges(img, strength, rng):
         length = w if sides[i] < 2 else h
         along = where[i] * length + (t + skew[i] * (1 - t * t)) * d * spread[i]
         inward = d * (1.0 - t * t) ** 0.6 * jag[i]
-        outside = np.array([-2.0, -2.0])  # the notch is closed just beyond the edge
-        inward = np.concatenate([outside[:1], inward, outside[1:]])
+        inward = np.concatenate([[-2.0], inward, [-2.0]])  # the notch is closed just beyond the edge
         along = np.concatenate([along[:1], along, along[-1:]])
         x, y = {0: (along, inward), 1: (along, h - inward), 2: (inward, along), 3: (w - inward, along)}[int(sides[i])]
         pts = np.stack([x, y], axis=1)
         cv2.fillPoly(fill, [fixed_point(pts)], 255, cv2.LINE_AA, SHIFT)
         cv2.polylines(rim, [fixed_point(pts[1:-1])], False, 255, rim_width, cv2.LINE_AA, SHIFT)
+    out, mask = _torn_away(img, fill, rim, board)
+    return out, mask, {"notches": n, "board": round(float(np.mean(board)), 3)}
+
+
+def _album_board(rng):
+    """The colour a torn-off piece shows: a dark or a light album board, even odds."""
+    return (0.16, 0.14, 0.12) if rng.random() < 0.5 else (0.88, 0.86, 0.8)
+
+
+def _torn_away(img, fill, rim, board):
+    """(the photo with the torn-off pieces drawn in `fill` (uint8 layer) showing the album `board` and their
+    edges in `rim` white with paper fibres, the pieces and rims as destroyed): `torn_corners` and
+    `torn_edges` tear alike."""
     fill_a, rim_a = opacity(fill), opacity(rim)
-    out = blend(blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a)
-    return out, np.maximum(fill_a, rim_a) > 0.4, {"notches": n, "board": round(float(np.mean(board)), 3)}
+    return blend(blend(img, (0.95, 0.94, 0.9), rim_a), board, fill_a), np.maximum(fill_a, rim_a) > 0.4
+
 
 # Thin-film colours of silver tarnish, from its faint inner fringe (gold) to the rim (blue, black-brown),
 # as 256-entry tables indexed by tarnish depth: opacity, and colour premultiplied by it (RGB, then gray).

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .verify_training import ComponentSource, RecentBatches
+
 CROP = 128
 MEMORY_BATCHES, STEPS_PER_BATCH, DRAW_SIZE = 64, 16, 16
 FLOOR = 0.1  # levels²: a crop the fill leaves perfect still has a finite score
@@ -24,8 +26,6 @@ class CropSource:
     """The bundled detectors as the pipeline runs them, turning aged photos into training crops."""
 
     def __init__(self, device="cpu"):
-        from .verify_training import ComponentSource
-
         self.detectors = ComponentSource(device)
 
     def crop(self, aged: np.ndarray, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
@@ -61,30 +61,16 @@ class CropSource:
         return torch.from_numpy(np.stack(crops)) if crops else torch.zeros(0, len(PLANES), 1, 1, dtype=torch.uint8)
 
 
-class CropMemory:
-    """The crops of the last MEMORY_BATCHES batches, and minibatches drawn from them (mirrored at random)
-    by a seeded generator. It is not saved with a checkpoint: a resumed run starts it empty."""
+class CropMemory(RecentBatches):
+    """The crops of the last MEMORY_BATCHES batches."""
 
     def __init__(self, seed: int):
-        from collections import deque
-
-        self.batches = deque(maxlen=MEMORY_BATCHES)
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def add(self, crops: torch.Tensor) -> None:
-        if len(crops):
-            self.batches.append(crops)
+        super().__init__(seed, MEMORY_BATCHES)
 
     def draws(self):
-        if not self.batches:
-            return
-        crops = torch.cat(list(self.batches))
-        for _ in range(STEPS_PER_BATCH):
-            pick = torch.randint(len(crops), (min(DRAW_SIZE, len(crops)),), generator=self.generator)
-            drawn = crops[pick]
-            if torch.rand((), generator=self.generator) < 0.5:
-                drawn = drawn.flip(-1)
-            yield drawn
+        """STEPS_PER_BATCH minibatches of up to DRAW_SIZE crops, each mirrored or not at random."""
+        for (drawn,) in self.drawn(STEPS_PER_BATCH, DRAW_SIZE):
+            yield drawn.flip(-1) if torch.rand((), generator=self.generator) < 0.5 else drawn
 
 
 def crop_db(out: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:

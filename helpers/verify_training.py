@@ -25,30 +25,43 @@ from .restore.verify import components, fill_benefit
 MEMORY_BATCHES, DRAWS, DRAW_SIZE = 24, 4, 1024
 
 
-class ComponentMemory:
-    """The components (features, benefits) of the last MEMORY_BATCHES batches, and minibatches drawn from
-    them by a seeded generator. It is not saved with a checkpoint: a resumed run starts it empty."""
+class RecentBatches:
+    """The tensors of the last `keep` batches (each batch one or more tensors of equal length), and random
+    minibatches drawn from them by a seeded generator: the verifier's and the rims blender's tasks, whose
+    examples cost the detectors far more than a step. Not saved with a checkpoint: a resumed run starts
+    it empty."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, keep: int):
         from collections import deque
 
-        self.batches = deque(maxlen=MEMORY_BATCHES)
+        self.batches = deque(maxlen=keep)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def add(self, features: torch.Tensor, benefit: torch.Tensor) -> None:
-        if len(features):
-            self.batches.append((features, benefit))
+    def add(self, *tensors: torch.Tensor) -> None:
+        if len(tensors[0]):
+            self.batches.append(tensors)
+
+    def drawn(self, count: int, size: int, least: int = 1):
+        """`count` minibatches (a tuple of tensors, as added) of up to `size` examples; none while fewer than
+        `least` are kept."""
+        if sum(len(batch[0]) for batch in self.batches) < least:
+            return
+        kept = [torch.cat(parts) for parts in zip(*self.batches)]
+        for _ in range(count):
+            pick = torch.randint(len(kept[0]), (min(size, len(kept[0])),), generator=self.generator)
+            yield tuple(tensor[pick] for tensor in kept)
+
+
+class ComponentMemory(RecentBatches):
+    """The components (features, benefits) of the last MEMORY_BATCHES batches."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed, MEMORY_BATCHES)
 
     def draws(self):
         """DRAWS minibatches (features, benefits) of up to DRAW_SIZE components; none while fewer than two
         components are kept (a batch norm needs two)."""
-        if sum(len(f) for f, _ in self.batches) < 2:
-            return
-        features = torch.cat([f for f, _ in self.batches])
-        benefit = torch.cat([b for _, b in self.batches])
-        for _ in range(DRAWS):
-            pick = torch.randint(len(features), (min(DRAW_SIZE, len(features)),), generator=self.generator)
-            yield features[pick], benefit[pick]
+        return self.drawn(DRAWS, DRAW_SIZE, least=2)
 
 
 class ComponentSource:

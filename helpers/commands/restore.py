@@ -21,9 +21,9 @@ def add_arguments(parser):
                              "detect, tone, fill, focus, with the bundled stages)")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a .safetensors checkpoint instead of the bundled one; for the pipeline, a deblocker, "
-                             "a detector, a speck finder, a verifier, a blender, a U-Net (it guides the tone stage) or, with "
-                             "--fill learned, an inpainter checkpoint (repeat for several). A lone U-Net checkpoint "
-                             "restores with the U-Net alone unless --model pipeline")
+                             "a detector, a speck finder, a verifier, a blender, a U-Net (it guides the tone "
+                             "stage) or, with --fill learned, an inpainter checkpoint (repeat for several). A lone "
+                             "U-Net checkpoint restores with the U-Net alone unless --model pipeline")
     parser.add_argument("--fill", default="telea", choices=["telea", "ns", "learned"],
                         help="pipeline: inpainting of the detected damage: OpenCV's Telea or Navier-Stokes, or the "
                              "learned inpainter (default telea)")

@@ -32,7 +32,7 @@ def region(widened: np.ndarray, detected: np.ndarray, speckled: np.ndarray | Non
     reach = detected > REACH
     if speckled is not None:
         reach |= speckled > REACH
-    return widened | widen(widened, round(RING_AT_256 * scale)) | widen(reach, round(scale))
+    return widen(widened, round(RING_AT_256 * scale)) | widen(reach, round(scale))  # a dilation holds its mask
 
 
 def blend_weights(blender, luma, filled, wide, widened, wider, detected, speckled, *, tile: int, overlap: int):
